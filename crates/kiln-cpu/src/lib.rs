@@ -1,0 +1,7 @@
+//! Kiln's CPU backend: the reference implementation of every layer and the embedded default.
+
+pub mod kernels;
+
+pub use kernels::execute;
+pub mod runtime;
+pub use runtime::{CpuBackend, CpuContext, CpuEngine};
