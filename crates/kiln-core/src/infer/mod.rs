@@ -41,10 +41,25 @@ pub struct InferInput<'a> {
     pub value: Option<&'a Tensor>,
 }
 
+pub mod compute;
+pub mod data;
+
 /// Infers the outputs of `kind` given its inputs (`None` = absent optional input).
 pub fn infer(kind: &LayerKind, inputs: &[Option<InferInput>]) -> Result<Vec<TensorInfo>> {
-    let _ = inputs;
-    kiln_bail!(Unsupported, "shape inference for '{}' is not implemented", kind.type_name())
+    match kind {
+        LayerKind::Convolution { .. }
+        | LayerKind::Deconvolution { .. }
+        | LayerKind::Pooling { .. }
+        | LayerKind::MatrixMultiply { .. }
+        | LayerKind::Normalization { .. }
+        | LayerKind::Reduce { .. }
+        | LayerKind::ArgMinMax { .. }
+        | LayerKind::CumSum { .. }
+        | LayerKind::TopK { .. }
+        | LayerKind::Resize { .. }
+        | LayerKind::Softmax { .. } => compute::infer(kind, inputs),
+        _ => data::infer(kind, inputs),
+    }
 }
 
 /// Run-time form: every input is a concrete tensor; returns concrete (dtype, shape) per output.
