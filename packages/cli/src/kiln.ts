@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+/**
+ * `kiln` entry point: dispatches to one command and maps failures to the exit-code contract:
+ * coded errors exit 1 with the last stderr line `kiln: KILN_E_<CODE>: <message>`, usage errors
+ * exit 2 with the usage line.
+ */
+import { UsageError, describeError } from './errors.js';
+import { VERSION } from './version.js';
+
+type Command = (argv: string[]) => Promise<number>;
+
+// Commands are imported lazily: loading one loads @kiln/core and the native addon, which `--help`
+// and usage errors must not depend on, and a failing addon load must surface as a coded error.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  build: async () => (await import('./commands/build.js')).buildCommand,
+  run: async () => (await import('./commands/run.js')).runCommand,
+  bench: async () => (await import('./commands/bench.js')).benchCommand,
+  inspect: async () => (await import('./commands/inspect.js')).inspectCommand,
+  trtexec: async () => {
+    const { parseTrtexecArgs } = await import('./commands/trtexec-flags.js');
+    return async (argv) => {
+      // Refuse unsupported trtexec flags before anything native is loaded.
+      parseTrtexecArgs(argv);
+      return (await import('./commands/trtexec.js')).trtexecCommand(argv);
+    };
+  },
+};
+
+export const MAIN_USAGE = 'usage: kiln <build|run|bench|inspect|trtexec> … (kiln <command> --help for its flags)';
+
+const HELP = `${MAIN_USAGE}
+
+Commands:
+  build    <model.onnx> -o <file.plan>   build an optimized plan
+  run      <model.onnx|file.plan>        run once; writes one .npy per output
+  bench    <model.onnx|file.plan>        measure latency and throughput
+  inspect  <model.onnx|file.plan>        show the optimized layers, memory and binding of a plan
+  trtexec  --onnx=… | --loadEngine=…     trtexec-compatible flags and report
+
+Errors exit 1 with the last stderr line 'kiln: KILN_E_<CODE>: <message>'; usage errors exit 2.`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    if (cmd === undefined) throw new UsageError('missing command', MAIN_USAGE);
+    if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
+      process.stdout.write(`${HELP}\n`);
+      return 0;
+    }
+    if (cmd === '--version' || cmd === '-V') {
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+    }
+    const load = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+    if (!load) throw new UsageError(`unknown command '${cmd}'`, MAIN_USAGE);
+    return await (await load())(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`kiln: ${e.message}\n${e.usage}\n`);
+      return 2;
+    }
+    const { code, message } = describeError(e);
+    if (code === 'KILN_E_INTERNAL' && process.env.KILN_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    // One line: the contract is that the LAST stderr line carries the code.
+    process.stderr.write(`kiln: ${code}: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(`kiln: KILN_E_INTERNAL: ${String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

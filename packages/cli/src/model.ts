@@ -1,0 +1,79 @@
+/**
+ * Turns the model argument of build/run/bench/inspect into a plan and an engine: a `.onnx` file is
+ * parsed and built in memory with the profile from the shape flags; anything else is read as a
+ * plan (the core refuses non-plans with KILN_E_CORRUPT_PLAN).
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { Builder, Engine, type BuilderConfig } from '@kiln/core';
+import { parseOnnx } from '@kiln/onnx';
+import { CliError, INVALID_INPUT } from './errors.js';
+import { buildProfile, type ShapeFlags, type ShapeRange } from './shapes.js';
+import { note } from './report.js';
+
+export type BackendName = 'cpu' | 'cuda';
+
+export function isOnnxPath(path: string): boolean {
+  return /\.onnx$/i.test(path);
+}
+
+/** Fails with a coded error naming the path instead of a raw ENOENT from deep inside a parser. */
+export function requireFile(path: string, what: string): void {
+  if (!existsSync(path)) throw new CliError(INVALID_INPUT, `${what} '${path}' does not exist`);
+  if (!statSync(path).isFile()) throw new CliError(INVALID_INPUT, `${what} '${path}' is not a file`);
+}
+
+export interface BuiltPlan {
+  plan: Uint8Array;
+  profile: Record<string, ShapeRange>;
+  buildMs: number;
+}
+
+/** Parses an ONNX model and builds a plan for it (the shape flags become the one profile). */
+export async function buildFromOnnx(path: string, backend: BackendName, flags: ShapeFlags): Promise<BuiltPlan> {
+  requireFile(path, 'model');
+  note(`parsing ${path}`);
+  const model = await parseOnnx(path);
+  const { profile, defaulted } = buildProfile(model.inputs, flags);
+  if (defaulted.length > 0) {
+    note(`no shapes given for dynamic input(s) ${defaulted.map((n) => `'${n}'`).join(', ')}: using 1 for every dynamic dim (set --shapes or --minShapes/--optShapes/--maxShapes to change)`);
+  }
+  const config: BuilderConfig = { backend };
+  if (Object.keys(profile).length > 0) config.profiles = [profile];
+  note(`building plan for backend ${backend}`);
+  const t0 = performance.now();
+  const plan = await Builder.build(model.network, config);
+  return { plan, profile, buildMs: performance.now() - t0 };
+}
+
+export interface LoadedModel {
+  engine: Engine;
+  plan: Uint8Array;
+  /** Profile the plan was built with here, or rebuilt from the plan's own input info. */
+  profile: Record<string, ShapeRange>;
+  fromOnnx: boolean;
+}
+
+/** The first profile recorded in a plan, as ranges by input name. */
+export function planProfile(engine: Engine): Record<string, ShapeRange> {
+  const out: Record<string, ShapeRange> = {};
+  for (const io of engine.info.inputs) {
+    const p = io.profiles?.[0];
+    if (p) out[io.name] = { min: [...p[0]], opt: [...p[1]], max: [...p[2]] };
+  }
+  return out;
+}
+
+export async function loadModel(path: string, backend: BackendName | undefined, flags: ShapeFlags): Promise<LoadedModel> {
+  if (isOnnxPath(path)) {
+    const built = await buildFromOnnx(path, backend ?? 'cpu', flags);
+    const engine = await Engine.load(built.plan);
+    return { engine, plan: built.plan, profile: built.profile, fromOnnx: true };
+  }
+  requireFile(path, 'plan');
+  const plan = new Uint8Array(readFileSync(path));
+  const engine = await Engine.load(plan);
+  if (backend !== undefined && engine.info.backend !== backend) {
+    throw new CliError('KILN_E_PLAN_MISMATCH', `plan '${path}' was built for backend '${engine.info.backend}' but --backend ${backend} was given; rebuild it from the .onnx with --backend ${backend}`);
+  }
+  return { engine, plan, profile: planProfile(engine), fromOnnx: false };
+}
