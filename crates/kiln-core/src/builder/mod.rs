@@ -1,10 +1,23 @@
 //! The builder: turns a `Network` plus a `BuilderConfig` into a plan for one backend and device.
+//!
+//! Passes, in order: validate profiles → pin dims that every profile fixes → re-infer shapes →
+//! fold constants (shape subgraphs included) → remove identities → fold BatchNorm into convolutions
+//! → fuse bias adds and activations into convolutions / matrix multiplies → fuse pointwise chains →
+//! drop dead layers → plan activation memory → serialize.
+
+pub mod fold;
+pub mod fuse;
+pub mod graph;
+pub mod memory;
+pub mod profile;
+pub mod simplify;
 
 use crate::error::Result;
 use crate::kiln_bail;
-use crate::network::Network;
-use crate::tensor::Tensor;
 use crate::layer::LayerKind;
+use crate::network::Network;
+use crate::plan::{write_plan, PlanBody, PlanHeader, FORMAT_VERSION};
+use crate::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -22,7 +35,7 @@ pub struct OptimizationProfile {
     pub shapes: BTreeMap<String, ShapeRange>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuilderConfig {
     /// Optimization profiles; inputs with dynamic dims need an entry in each.
@@ -40,8 +53,79 @@ pub trait BuildBackend {
     fn evaluate(&self, kind: &LayerKind, inputs: &[Option<&Tensor>], outputs: &mut [Tensor]) -> Result<()>;
 }
 
+/// How many layers each pass changed (reported by `kiln build --json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildStats {
+    pub layers_in: usize,
+    pub layers_out: usize,
+    pub folded: usize,
+    pub identities_removed: usize,
+    pub batchnorms_folded: usize,
+    pub biases_fused: usize,
+    pub activations_fused: usize,
+    pub pointwise_chains: usize,
+}
+
+/// Runs the optimizer passes; returns the optimized network and its memory plan.
+pub fn optimize(network: &Network, config: &BuilderConfig, backend: &dyn BuildBackend) -> Result<(PlanBody, BuildStats)> {
+    if network.outputs.is_empty() {
+        kiln_bail!(InvalidNetwork, "the network has no outputs; mark at least one tensor as an output");
+    }
+    let profiles = profile::validate_profiles(network, &config.profiles)?;
+    let mut net = network.clone();
+    let mut stats = BuildStats { layers_in: net.layers.len(), ..Default::default() };
+    profile::specialize_static_dims(&mut net, &profiles);
+    graph::reinfer(&mut net)?;
+    stats.folded = fold::fold_constants(&mut net, backend)?;
+    graph::reinfer(&mut net)?;
+    // Outputs that folded to constants are still produced by the engine: an Identity layer copies them.
+    keep_outputs_computed(&mut net)?;
+    stats.identities_removed = simplify::remove_identities(&mut net);
+    graph::eliminate_dead_and_compact(&mut net);
+    stats.batchnorms_folded = fuse::fold_batchnorm(&mut net);
+    stats.biases_fused = fuse::fuse_bias(&mut net);
+    stats.activations_fused = fuse::fuse_activation(&mut net);
+    stats.pointwise_chains = fuse::fuse_pointwise_chains(&mut net);
+    graph::eliminate_dead_and_compact(&mut net);
+    let max_dims = memory::max_shapes(&net, &profiles, backend);
+    let memory = memory::plan_memory(&net, &max_dims);
+    stats.layers_out = net.layers.len();
+    Ok((PlanBody { network: net, profiles, memory }, stats))
+}
+
 /// Builds serialized plan bytes.
 pub fn build_plan(network: &Network, config: &BuilderConfig, backend: &dyn BuildBackend) -> Result<Vec<u8>> {
-    let _ = (network, config, backend);
-    kiln_bail!(Unsupported, "the builder is not implemented yet")
+    build_plan_with_stats(network, config, backend).map(|(p, _)| p)
+}
+
+pub fn build_plan_with_stats(network: &Network, config: &BuilderConfig, backend: &dyn BuildBackend) -> Result<(Vec<u8>, BuildStats)> {
+    let (body, stats) = optimize(network, config, backend)?;
+    let header = PlanHeader {
+        format_version: FORMAT_VERSION,
+        kiln_version: crate::KILN_VERSION.to_string(),
+        backend: backend.name().to_string(),
+        device: backend.device_identity(),
+    };
+    Ok((write_plan(&header, &body)?, stats))
+}
+
+/// A network output that is a constant or a network input gets an Identity layer so that every
+/// output is produced by a layer (the runtime hands outputs back by moving layer results).
+fn keep_outputs_computed(net: &mut Network) -> Result<()> {
+    for k in 0..net.outputs.len() {
+        let id = net.outputs[k];
+        let t = &net.tensors[id];
+        let produced = net.layers.iter().any(|l| l.outputs.contains(&id));
+        if produced {
+            continue;
+        }
+        let name = t.name.clone();
+        let source_name = format!("{name}:source");
+        net.tensors[id].name = source_name;
+        let out = net.add_layer(&format!("{name}:copy"), LayerKind::Identity, &[Some(id)])?[0];
+        net.tensors[out].name = name;
+        net.outputs[k] = out;
+    }
+    Ok(())
 }
