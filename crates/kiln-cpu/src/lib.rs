@@ -1,5 +1,6 @@
 //! Kiln's CPU backend: the reference implementation of every layer and the embedded default.
 
+pub mod device;
 pub mod kernels;
 
 pub use kernels::execute;

@@ -1,47 +1,218 @@
 //! The CPU runtime: engines loaded from plans, execution contexts that run them.
+//!
+//! An engine owns the optimized program and its weights, shared (`Arc`) by every context. A
+//! context owns a thread pool and the activation buffers. The plan's liveness-based memory plan is
+//! realised as recycled slot buffers: tensors whose lifetimes do not overlap reuse one buffer, so
+//! after the first run a context allocates nothing but the outputs it hands back.
 
+use crate::device;
+use crate::kernels;
+use kiln_core::builder::BuildBackend;
 use kiln_core::error::Result;
-use kiln_core::kiln_bail;
-use kiln_core::plan::PlanInfo;
-use kiln_core::tensor::Tensor;
+use kiln_core::infer::infer_concrete;
+use kiln_core::layer::LayerKind;
+use kiln_core::network::Network;
+use kiln_core::plan::{plan_info, read_plan, PlanBody, PlanInfo};
+use kiln_core::tensor::{Tensor, TensorData};
+use kiln_core::{kiln_bail, kiln_err, with_data};
 use std::sync::Arc;
 
 /// The CPU backend as the builder sees it.
 pub struct CpuBackend;
 
+impl BuildBackend for CpuBackend {
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn device_identity(&self) -> String {
+        device::identity()
+    }
+
+    fn evaluate(&self, kind: &LayerKind, inputs: &[Option<&Tensor>], outputs: &mut [Tensor]) -> Result<()> {
+        kernels::execute(kind, inputs, outputs)
+    }
+}
+
 /// A loaded plan: immutable, shared by its contexts.
 pub struct CpuEngine {
+    body: PlanBody,
     info: PlanInfo,
+    /// Per tensor: index of the last layer that reads it (usize::MAX: never freed during a run).
+    last_use: Vec<usize>,
+    /// Per tensor: the buffer slot its data lives in (None: inputs, constants, outputs).
+    slot_of: Vec<Option<usize>>,
+    num_slots: usize,
 }
 
 impl CpuEngine {
     /// Loads plan bytes; fails with a coded error on corrupt or foreign plans.
     pub fn load(bytes: &[u8]) -> Result<Arc<CpuEngine>> {
-        let _ = bytes;
-        kiln_bail!(Unsupported, "CPU engines are not implemented yet")
+        let (header, body) = read_plan(bytes, "cpu", &device::identity())?;
+        let info = plan_info(&header, &body);
+        let net = &body.network;
+        let mut last_use = vec![usize::MAX; net.tensors.len()];
+        let mut first_def = vec![usize::MAX; net.tensors.len()];
+        for (i, layer) in net.layers.iter().enumerate() {
+            for id in layer.inputs.iter().flatten() {
+                last_use[*id] = if last_use[*id] == usize::MAX { i } else { last_use[*id].max(i) };
+            }
+            for &o in &layer.outputs {
+                first_def[o] = i;
+                if last_use[o] == usize::MAX {
+                    last_use[o] = i; // unread outputs of multi-output layers die at once
+                }
+            }
+        }
+        for &o in &net.outputs {
+            last_use[o] = usize::MAX;
+        }
+        let (slot_of, num_slots) = assign_slots(net, &first_def, &last_use);
+        Ok(Arc::new(CpuEngine { body, info, last_use, slot_of, num_slots }))
     }
 
     pub fn info(&self) -> &PlanInfo {
         &self.info
     }
 
+    pub fn network(&self) -> &Network {
+        &self.body.network
+    }
+
     /// `num_threads`: 0 = all cores.
     pub fn create_context(self: &Arc<Self>, num_threads: usize) -> Result<CpuContext> {
-        let _ = num_threads;
-        Ok(CpuContext { engine: self.clone() })
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(num_threads)
+            .thread_name(|i| format!("kiln-cpu-{i}"))
+            .build()
+            .map_err(|e| kiln_err!(Internal, "cannot start {num_threads} CPU threads: {e}"))?;
+        Ok(CpuContext { engine: self.clone(), pool, slots: vec![None; self.num_slots] })
     }
 }
 
-/// Per-context state (activation buffers). One context runs one inference at a time; several
-/// contexts of one engine may run concurrently.
+/// Interval colouring of layer outputs by lifetime: a tensor takes a free slot whose previous
+/// tenant died before it is born. Network outputs get no slot (they are handed to the caller).
+fn assign_slots(net: &Network, first_def: &[usize], last_use: &[usize]) -> (Vec<Option<usize>>, usize) {
+    let mut slot_of = vec![None; net.tensors.len()];
+    let mut free_at: Vec<usize> = Vec::new(); // per slot: layer index after which it is free
+    for (i, layer) in net.layers.iter().enumerate() {
+        for &o in &layer.outputs {
+            if net.outputs.contains(&o) || first_def[o] != i {
+                continue;
+            }
+            let slot = match free_at.iter().position(|&f| f < i) {
+                Some(s) => s,
+                None => {
+                    free_at.push(0);
+                    free_at.len() - 1
+                }
+            };
+            free_at[slot] = last_use[o];
+            slot_of[o] = Some(slot);
+        }
+    }
+    let n = free_at.len();
+    (slot_of, n)
+}
+
+/// Per-context state (thread pool, activation buffers). One context runs one inference at a time;
+/// several contexts of one engine may run concurrently.
 pub struct CpuContext {
     engine: Arc<CpuEngine>,
+    pool: rayon::ThreadPool,
+    slots: Vec<Option<TensorData>>,
 }
 
 impl CpuContext {
+    pub fn engine(&self) -> &Arc<CpuEngine> {
+        &self.engine
+    }
+
     /// Runs the engine on named inputs; returns the outputs in the plan's output order.
     pub fn run(&mut self, inputs: &[(String, Tensor)]) -> Result<Vec<(String, Tensor)>> {
-        let _ = (inputs, &self.engine);
-        kiln_bail!(Unsupported, "CPU execution is not implemented yet")
+        let engine = self.engine.clone();
+        let net = &engine.body.network;
+        let mut values: Vec<Option<Tensor>> = vec![None; net.tensors.len()];
+        check_inputs(&engine.body, inputs)?;
+        for (name, t) in inputs {
+            let id = net.inputs.iter().copied().find(|&i| &net.tensors[i].name == name).unwrap();
+            values[id] = Some(t.clone());
+        }
+        for (i, layer) in net.layers.iter().enumerate() {
+            let what = || format!("layer '{}' ({})", layer.name, layer.kind.type_name());
+            let mut outs = {
+                let ins: Vec<Option<&Tensor>> = layer
+                    .inputs
+                    .iter()
+                    .map(|id| id.map(|id| values[id].as_ref().or(net.tensors[id].value.as_ref()).expect("validated plan: inputs defined")))
+                    .collect();
+                let shapes = infer_concrete(&layer.kind, &ins).map_err(|e| e.context(what()))?;
+                let mut outs = Vec::with_capacity(shapes.len());
+                for (&o, (dtype, shape)) in layer.outputs.iter().zip(shapes.into_iter()) {
+                    let n = kiln_core::tensor::checked_numel(&shape).map_err(|e| e.context(what()))?;
+                    let data = match engine.slot_of[o].and_then(|s| self.slots[s].take()) {
+                        Some(mut d) if d.dtype() == dtype => {
+                            with_data!(&mut d, v => { v.clear(); v.resize(n, Default::default()) });
+                            d
+                        }
+                        _ => TensorData::zeros(dtype, n),
+                    };
+                    outs.push(Tensor { shape, data });
+                }
+                self.pool.install(|| kernels::execute(&layer.kind, &ins, &mut outs)).map_err(|e| e.context(what()))?;
+                outs
+            };
+            for (&o, t) in layer.outputs.iter().zip(outs.drain(..)) {
+                values[o] = Some(t);
+            }
+            // Return dead tensors' buffers to their slots.
+            for id in layer.inputs.iter().flatten().chain(layer.outputs.iter()) {
+                if engine.last_use[*id] == i {
+                    if let (Some(slot), Some(t)) = (engine.slot_of[*id], values[*id].take()) {
+                        self.slots[slot] = Some(t.data);
+                    }
+                }
+            }
+        }
+        net.outputs
+            .iter()
+            .map(|&o| {
+                let t = values[o].clone().or_else(|| net.tensors[o].value.clone()).ok_or_else(|| kiln_err!(Internal, "output '{}' was not computed", net.tensors[o].name))?;
+                Ok((net.tensors[o].name.clone(), t))
+            })
+            .collect()
     }
+}
+
+/// Checks the feeds against the plan: every input given once, known names, dtypes, ranks, static
+/// dims, and dynamic dims within one of the optimization profiles.
+fn check_inputs(body: &PlanBody, inputs: &[(String, Tensor)]) -> Result<()> {
+    let net = &body.network;
+    let names: Vec<&str> = net.inputs.iter().map(|&i| net.tensors[i].name.as_str()).collect();
+    for (k, (name, _)) in inputs.iter().enumerate() {
+        if !names.contains(&name.as_str()) {
+            kiln_bail!(InvalidInput, "'{name}' is not an input of this engine (inputs: {})", names.join(", "));
+        }
+        if inputs[..k].iter().any(|(n, _)| n == name) {
+            kiln_bail!(InvalidInput, "input '{name}' is given twice");
+        }
+    }
+    for &id in &net.inputs {
+        let desc = &net.tensors[id];
+        let Some((_, t)) = inputs.iter().find(|(n, _)| n == &desc.name) else {
+            kiln_bail!(InvalidInput, "input '{}' is missing ({} {:?})", desc.name, desc.dtype, desc.dims);
+        };
+        if t.dtype() != desc.dtype {
+            kiln_bail!(InvalidInput, "input '{}' must be {}, got {}", desc.name, desc.dtype, t.dtype());
+        }
+        if t.shape.len() != desc.dims.len() || t.shape.iter().zip(&desc.dims).any(|(&s, &d)| d >= 0 && s as i64 != d) {
+            kiln_bail!(InvalidInput, "input '{}' must have shape {:?} (-1 = dynamic), got {:?}", desc.name, desc.dims, t.shape);
+        }
+        let ranges: Vec<_> = body.profiles.iter().filter_map(|p| p.shapes.get(&desc.name)).collect();
+        if !ranges.is_empty() && !ranges.iter().any(|r| t.shape.iter().enumerate().all(|(a, &s)| r.min[a] <= s && s <= r.max[a])) {
+            let allowed: Vec<String> = ranges.iter().map(|r| format!("{:?}..={:?}", r.min, r.max)).collect();
+            kiln_bail!(InvalidInput, "input '{}' has shape {:?}, outside every optimization profile ({}); rebuild with a wider profile", desc.name, t.shape, allowed.join(" or "));
+        }
+    }
+    Ok(())
 }
