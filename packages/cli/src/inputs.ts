@@ -9,7 +9,7 @@ import { readTensorProto } from '@kiln/onnx';
 import { CliError, INVALID_INPUT } from './errors.js';
 import { readNpy } from './npy.js';
 import { toHalfBits } from './half.js';
-import { requireFile } from './model.js';
+import { requireFile } from './paths.js';
 
 export interface InputSpec {
   name: string | undefined; // undefined: the model's only input

@@ -9,20 +9,16 @@ import { VERSION } from './version.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
-// Commands are imported lazily: loading one loads @kiln/core and the native addon, which `--help`
-// and usage errors must not depend on, and a failing addon load must surface as a coded error.
+// Commands are imported lazily, and each imports @kiln/core (and so the native addon) only after
+// its flags parsed: `--help`, usage errors and trtexec refusals never depend on the addon, and a
+// failing addon load surfaces as a coded error.
 const COMMANDS: Record<string, () => Promise<Command>> = {
   build: async () => (await import('./commands/build.js')).buildCommand,
   run: async () => (await import('./commands/run.js')).runCommand,
   bench: async () => (await import('./commands/bench.js')).benchCommand,
   inspect: async () => (await import('./commands/inspect.js')).inspectCommand,
   trtexec: async () => {
-    const { parseTrtexecArgs } = await import('./commands/trtexec-flags.js');
-    return async (argv) => {
-      // Refuse unsupported trtexec flags before anything native is loaded.
-      parseTrtexecArgs(argv);
-      return (await import('./commands/trtexec.js')).trtexecCommand(argv);
-    };
+    return (await import('./commands/trtexec.js')).trtexecCommand;
   },
 };
 

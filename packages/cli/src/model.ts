@@ -3,24 +3,16 @@
  * parsed and built in memory with the profile from the shape flags; anything else is read as a
  * plan (the core refuses non-plans with KILN_E_CORRUPT_PLAN).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Builder, Engine, type BuilderConfig } from '@kiln/core';
 import { parseOnnx } from '@kiln/onnx';
-import { CliError, INVALID_INPUT } from './errors.js';
+import { CliError } from './errors.js';
+import { isOnnxPath, requireFile } from './paths.js';
 import { buildProfile, type ShapeFlags, type ShapeRange } from './shapes.js';
 import { note } from './report.js';
 
 export type BackendName = 'cpu' | 'cuda';
 
-export function isOnnxPath(path: string): boolean {
-  return /\.onnx$/i.test(path);
-}
-
-/** Fails with a coded error naming the path instead of a raw ENOENT from deep inside a parser. */
-export function requireFile(path: string, what: string): void {
-  if (!existsSync(path)) throw new CliError(INVALID_INPUT, `${what} '${path}' does not exist`);
-  if (!statSync(path).isFile()) throw new CliError(INVALID_INPUT, `${what} '${path}' is not a file`);
-}
 
 export interface BuiltPlan {
   plan: Uint8Array;

@@ -1,8 +1,5 @@
 /** `kiln bench <model.onnx|file.plan> [--iterations N] [--duration S] [--warmUp MS] [--shapes …] [--threads N] [--json]` */
 import { COMMON_OPTIONS, SHAPE_OPTIONS, backendOf, numberOf, onePositional, parse, shapeFlagsOf } from '../args.js';
-import { benchmark } from '../bench-loop.js';
-import { loadFeeds } from '../inputs.js';
-import { loadModel } from '../model.js';
 import { formatBenchSummary, note, out } from '../report.js';
 import { runtimeShapeOf } from '../runtime-shapes.js';
 import { latencyStats } from '../stats.js';
@@ -32,7 +29,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const warmUpMs = numberOf('--warmUp', values.warmUp, BENCH_DEFAULTS.warmUpMs, BENCH_USAGE);
   const threads = numberOf('--threads', values.threads, 0, BENCH_USAGE, true);
   const flags = shapeFlagsOf(values);
-  const loaded = await loadModel(model, backendOf(values.backend, BENCH_USAGE), flags);
+  const backend = backendOf(values.backend, BENCH_USAGE);
+  const { loadModel } = await import('../model.js');
+  const { loadFeeds } = await import('../inputs.js');
+  const { benchmark } = await import('../bench-loop.js');
+  const loaded = await loadModel(model, backend, flags);
   const info = loaded.engine.info;
   const { feeds, generated } = loadFeeds(info.inputs, values.input ?? [], runtimeShapeOf(info.inputs, loaded.profile, flags, loaded.fromOnnx));
   if (generated.length > 0) note(`using deterministic generated values for input(s) ${generated.join(', ')}`);

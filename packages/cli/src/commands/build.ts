@@ -1,9 +1,8 @@
 /** `kiln build <model.onnx> -o <file.plan> [--backend] [--shapes…] [--json]` */
 import { writeFileSync } from 'node:fs';
-import { Engine } from '@kiln/core';
 import { COMMON_OPTIONS, SHAPE_OPTIONS, backendOf, onePositional, parse, shapeFlagsOf } from '../args.js';
 import { CliError, UsageError } from '../errors.js';
-import { buildFromOnnx, isOnnxPath } from '../model.js';
+import { isOnnxPath } from '../paths.js';
 import { formatBytes, note, out, printJson } from '../report.js';
 
 export const BUILD_USAGE = 'usage: kiln build <model.onnx> -o <file.plan> [--backend cpu|cuda] [--shapes|--minShapes|--optShapes|--maxShapes name:1x3x224x224,…] [--json]';
@@ -18,6 +17,8 @@ export async function buildCommand(argv: string[]): Promise<number> {
   if (!isOnnxPath(model)) throw new UsageError(`build takes an .onnx model, got '${model}'`, BUILD_USAGE);
   const output = values.output ?? model.replace(/\.onnx$/i, '.plan');
   const backend = backendOf(values.backend, BUILD_USAGE) ?? 'cpu';
+  // Native code loads only once the flags are known to be valid.
+  const { buildFromOnnx } = await import('../model.js');
   const built = await buildFromOnnx(model, backend, shapeFlagsOf(values));
   try {
     writeFileSync(output, built.plan);
@@ -27,6 +28,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
   note(`wrote ${output} (${formatBytes(built.plan.length)}) in ${built.buildMs.toFixed(0)} ms`);
   if (values.json) {
     // Loading the plan back gives the layer count and proves it is readable.
+    const { Engine } = await import('@kiln/core');
     const info = (await Engine.load(built.plan)).info;
     printJson({
       plan: output,

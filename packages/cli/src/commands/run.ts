@@ -5,8 +5,6 @@ import type { Tensor } from '@kiln/core';
 import { COMMON_OPTIONS, SHAPE_OPTIONS, backendOf, numberOf, onePositional, parse, shapeFlagsOf } from '../args.js';
 import { CliError, INVALID_INPUT } from '../errors.js';
 import { fromHalfBits } from '../half.js';
-import { loadFeeds } from '../inputs.js';
-import { loadModel } from '../model.js';
 import { writeNpy } from '../npy.js';
 import { dimsText, ms, note, out, printJson } from '../report.js';
 import { runtimeShapeOf } from '../runtime-shapes.js';
@@ -40,7 +38,10 @@ export async function runCommand(argv: string[]): Promise<number> {
   const threads = numberOf('--threads', values.threads, 0, RUN_USAGE, true);
   const outDir = values['output-dir'] ?? '.';
   const flags = shapeFlagsOf(values);
-  const loaded = await loadModel(model, backendOf(values.backend, RUN_USAGE), flags);
+  const backend = backendOf(values.backend, RUN_USAGE);
+  const { loadModel } = await import('../model.js');
+  const { loadFeeds } = await import('../inputs.js');
+  const loaded = await loadModel(model, backend, flags);
   const info = loaded.engine.info;
   const { feeds, sources, generated } = loadFeeds(info.inputs, values.input ?? [], runtimeShapeOf(info.inputs, loaded.profile, flags, loaded.fromOnnx));
   if (generated.length > 0) {

@@ -4,13 +4,11 @@
  * refused by name with the reason; flags trtexec does not have either are usage errors.
  */
 import { writeFileSync, readFileSync } from 'node:fs';
-import { Engine } from '@kiln/core';
 import { numberOf } from '../args.js';
-import { benchmark } from '../bench-loop.js';
 import { UsageError } from '../errors.js';
 import { TRTEXEC_USAGE, parseTrtexecArgs } from './trtexec-flags.js';
-import { loadFeeds } from '../inputs.js';
-import { buildFromOnnx, planProfile, requireFile, type BackendName } from '../model.js';
+import type { BackendName } from '../model.js';
+import { requireFile } from '../paths.js';
 import { formatBenchSummary, ms, note, out } from '../report.js';
 import { runtimeShapeOf } from '../runtime-shapes.js';
 import { latencyStats } from '../stats.js';
@@ -45,6 +43,10 @@ export async function trtexecCommand(argv: string[]): Promise<number> {
   const specs = loadInputSpecs(v.loadInputs);
   const flags = { shapes: v.shapes, minShapes: v.minShapes, optShapes: v.optShapes, maxShapes: v.maxShapes };
 
+  const { Engine } = await import('@kiln/core');
+  const { buildFromOnnx, planProfile } = await import('../model.js');
+  const { loadFeeds } = await import('../inputs.js');
+  const { benchmark } = await import('../bench-loop.js');
   const cmd = `kiln trtexec ${argv.join(' ')}`;
   out(`&&&& RUNNING Kiln.trtexec [Kiln v${VERSION}] # ${cmd}`);
   try {
