@@ -56,6 +56,13 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const { code, message } = describeError(e);
+    // The ONNX front end lists every unsupported node on the error: one line each, before the code line.
+    const nodes = (e as { nodes?: unknown }).nodes;
+    if (Array.isArray(nodes)) {
+      for (const n of nodes as Array<Record<string, unknown>>) {
+        process.stderr.write(`  node '${String(n.name)}' (${n.domain ? `${String(n.domain)}::` : ''}${String(n.opType)}, opset ${String(n.opset)}): ${String(n.reason)}\n`);
+      }
+    }
     if (code === 'KILN_E_INTERNAL' && process.env.KILN_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
     // One line: the contract is that the LAST stderr line carries the code.
     process.stderr.write(`kiln: ${code}: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
