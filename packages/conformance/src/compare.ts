@@ -40,7 +40,10 @@ export function compareTensors(name: string, actual: TensorLike | Tensor, expect
     if (isFloat) {
       const x = isHalf ? halfToNumber(a[i] as number) : (a[i] as number);
       const y = isHalf ? halfToNumber(e[i] as number) : (e[i] as number);
-      if (Number.isNaN(y) ? Number.isNaN(x) : x === y || Math.abs(x - y) <= tol.atol + tol.rtol * Math.abs(y)) continue;
+      // Infinities (either side) must match exactly: inf - inf tolerances would otherwise accept -inf vs inf.
+      const ok = Number.isNaN(y) ? Number.isNaN(x)
+        : x === y || (Number.isFinite(y) && Math.abs(x - y) <= tol.atol + tol.rtol * Math.abs(y));
+      if (ok) continue;
       const err = Math.abs(x - y);
       if (!(err <= worst)) worst = err;
       if (bad++ === 0) first = `[${i}] ${x} vs ${y}`;
