@@ -14,7 +14,7 @@ import { BIAS, FLOAT, tensorProto, tinyModel } from './onnx-writer';
 const here = dirname(fileURLToPath(import.meta.url));
 const CLI = join(here, '..', 'dist', 'kiln.js');
 const BINDING_DIR = join(here, '..', '..', 'binding');
-const hasBinding = existsSync(BINDING_DIR) && readdirSync(BINDING_DIR).some((f) => f.endsWith('.node'));
+const hasBinding = existsSync(BINDING_DIR) && readdirSync(BINDING_DIR).some((f) => f.endsWith(".node"));
 
 interface Result {
   status: number | null;
