@@ -1,0 +1,80 @@
+//! `buildPlan` / `buildPlanSync` / `readPlanHeader`: network + builder config JSON → plan bytes.
+//!
+//! The async variant clones the network on the JS thread (the JS object stays usable and mutable) and runs the
+//! whole build, config parsing included, on the libuv pool, so every failure arrives as a promise rejection.
+
+use crate::backends::{resolve_backend, Backend};
+use crate::error::{call, guard, reject_error, Result};
+use crate::network::NativeNetwork;
+use kiln_core::builder::{build_plan as core_build_plan, BuilderConfig};
+use kiln_core::error::{ErrorCode, KilnError};
+use kiln_core::network::Network;
+use napi::bindgen_prelude::{AsyncTask, Buffer, Uint8Array};
+use napi::{Env, Task};
+use napi_derive::napi;
+
+/// Parses the builder config (serde JSON of `BuilderConfig`, camelCase); an empty string means defaults.
+fn parse_config(json: &str) -> kiln_core::Result<BuilderConfig> {
+    if json.trim().is_empty() {
+        return Ok(BuilderConfig { profiles: Vec::new() });
+    }
+    serde_json::from_str(json).map_err(|e| {
+        KilnError::new(ErrorCode::InvalidProfile, format!("the builder config is not valid ({e}); expected {{\"profiles\": [{{\"shapes\": {{\"<input>\": {{\"min\": [..], \"opt\": [..], \"max\": [..]}}}}}}]}}"))
+    })
+}
+
+fn build(network: &Network, config_json: &str, backend: &str) -> kiln_core::Result<Vec<u8>> {
+    let config = parse_config(config_json)?;
+    match resolve_backend(backend)? {
+        Backend::Cpu => core_build_plan(network, &config, &kiln_cpu::CpuBackend),
+    }
+}
+
+pub struct BuildTask {
+    network: Network,
+    config_json: String,
+    backend: String,
+}
+
+impl Task for BuildTask {
+    type Output = kiln_core::Result<Vec<u8>>;
+    type JsValue = Buffer;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(guard("buildPlan", || build(&self.network, &self.config_json, &self.backend)))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Buffer> {
+        output.map(Buffer::from).map_err(|e| reject_error(&env, e))
+    }
+}
+
+/// Builds a plan off the JS thread. `configJson` is the serde JSON of the builder config; `backend` is
+/// `"cpu"` (or `"cuda"`, which this build rejects with KILN_E_BACKEND_UNAVAILABLE).
+#[napi(ts_return_type = "Promise<Buffer>")]
+pub fn build_plan(network: &NativeNetwork, config_json: String, backend: String) -> AsyncTask<BuildTask> {
+    AsyncTask::new(BuildTask { network: network.inner.clone(), config_json, backend })
+}
+
+/// Builds a plan on the calling thread.
+#[napi]
+pub fn build_plan_sync(network: &NativeNetwork, config_json: String, backend: String) -> Result<Buffer> {
+    call("buildPlanSync", || build(&network.inner, &config_json, &backend)).map(Buffer::from)
+}
+
+#[napi(object)]
+pub struct NativePlanHeader {
+    pub format_version: u32,
+    pub kiln_version: String,
+    pub backend: String,
+    pub device: String,
+}
+
+/// Reads and validates a plan's header without loading it.
+#[napi]
+pub fn read_plan_header(plan: Uint8Array) -> Result<NativePlanHeader> {
+    call("readPlanHeader", || {
+        let h = kiln_core::plan::read_header(&plan)?;
+        Ok(NativePlanHeader { format_version: h.format_version, kiln_version: h.kiln_version, backend: h.backend, device: h.device })
+    })
+}

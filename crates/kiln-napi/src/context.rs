@@ -1,0 +1,79 @@
+//! `NativeContext`: runs an engine. `run` executes on the libuv pool (`AsyncTask`), `runSync` on the caller.
+//!
+//! Each context owns its activation buffers behind a `Mutex`: runs on one context are serialized, runs on
+//! different contexts of the same engine proceed in parallel.
+
+use crate::error::{call, guard, reject_error, Result};
+use crate::tensor::{from_native, to_native, NativeTensor};
+use kiln_core::tensor::Tensor;
+use kiln_cpu::CpuContext;
+use napi::bindgen_prelude::AsyncTask;
+use napi::{Env, Task};
+use napi_derive::napi;
+use std::sync::{Arc, Mutex, PoisonError};
+
+type Named = Vec<(String, Tensor)>;
+
+#[napi]
+pub struct NativeContext {
+    ctx: Arc<Mutex<CpuContext>>,
+}
+
+impl NativeContext {
+    pub(crate) fn new(ctx: Arc<Mutex<CpuContext>>) -> Self {
+        NativeContext { ctx }
+    }
+}
+
+fn convert_inputs(inputs: &[NativeTensor]) -> kiln_core::Result<Named> {
+    inputs.iter().map(from_native).collect()
+}
+
+fn run_locked(ctx: &Mutex<CpuContext>, inputs: &Named) -> kiln_core::Result<Named> {
+    // A panic inside `run` is caught by `guard` below while the lock is held, so the mutex is only poisoned if
+    // the guard itself failed; the context's buffers are rewritten by every run, so reusing it is safe.
+    let mut ctx = ctx.lock().unwrap_or_else(PoisonError::into_inner);
+    guard("run", || ctx.run(inputs))
+}
+
+pub struct RunTask {
+    ctx: Arc<Mutex<CpuContext>>,
+    /// Inputs already copied out of the JS buffers (or why they could not be), so nothing JS-owned crosses threads.
+    inputs: kiln_core::Result<Named>,
+}
+
+impl Task for RunTask {
+    type Output = kiln_core::Result<Named>;
+    type JsValue = Vec<NativeTensor>;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let inputs = std::mem::replace(&mut self.inputs, Ok(Vec::new()));
+        Ok(inputs.and_then(|inputs| run_locked(&self.ctx, &inputs)))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Vec<NativeTensor>> {
+        output
+            .map(|outs| outs.into_iter().map(|(name, t)| to_native(name, t)).collect())
+            .map_err(|e| reject_error(&env, e))
+    }
+}
+
+#[napi]
+impl NativeContext {
+    /// Runs inference off the JS thread. Inputs are matched by name; outputs come in the plan's output order.
+    #[napi(ts_return_type = "Promise<Array<NativeTensor>>")]
+    pub fn run(&self, inputs: Vec<NativeTensor>) -> AsyncTask<RunTask> {
+        let converted = guard("run", || convert_inputs(&inputs));
+        AsyncTask::new(RunTask { ctx: self.ctx.clone(), inputs: converted })
+    }
+
+    /// Runs inference on the calling thread.
+    #[napi]
+    pub fn run_sync(&self, inputs: Vec<NativeTensor>) -> Result<Vec<NativeTensor>> {
+        call("runSync", || {
+            let inputs = convert_inputs(&inputs)?;
+            let outputs = run_locked(&self.ctx, &inputs)?;
+            Ok(outputs.into_iter().map(|(name, t)| to_native(name, t)).collect())
+        })
+    }
+}

@@ -1,0 +1,55 @@
+//! `NativeEngine`: a loaded plan, shared (`Arc`) by every context created from it.
+
+use crate::backends::{resolve_backend, Backend};
+use crate::context::NativeContext;
+use crate::error::{call, Result};
+use kiln_core::error::{ErrorCode, KilnError};
+use kiln_cpu::CpuEngine;
+use napi::bindgen_prelude::Uint8Array;
+use napi_derive::napi;
+use std::sync::{Arc, Mutex};
+
+#[napi]
+pub struct NativeEngine {
+    engine: Arc<CpuEngine>,
+    info_json: String,
+}
+
+/// Loads plan bytes for the backend named in their header. The header is read first so that a plan made for
+/// another backend fails with that backend's own reason (e.g. CUDA unavailable) rather than a format error.
+fn load(bytes: &[u8]) -> kiln_core::Result<NativeEngine> {
+    let header = kiln_core::plan::read_header(bytes)?;
+    match resolve_backend(&header.backend).map_err(|e| e.context(format!("this plan was built for the '{}' backend", header.backend)))? {
+        Backend::Cpu => {
+            let engine = CpuEngine::load(bytes)?;
+            let info_json = serde_json::to_string(engine.info())
+                .map_err(|e| KilnError::new(ErrorCode::Internal, format!("cannot serialize the plan info: {e}")))?;
+            Ok(NativeEngine { engine, info_json })
+        }
+    }
+}
+
+#[napi]
+impl NativeEngine {
+    /// Loads a plan (synchronous). Throws KILN_E_CORRUPT_PLAN / KILN_E_PLAN_MISMATCH for bad or foreign plans
+    /// and KILN_E_BACKEND_UNAVAILABLE for plans of a backend this build cannot run.
+    #[napi(factory)]
+    pub fn load(plan: Uint8Array) -> Result<NativeEngine> {
+        call("NativeEngine.load", || load(&plan))
+    }
+
+    /// The plan's `PlanInfo` as JSON (camelCase).
+    #[napi(getter)]
+    pub fn info_json(&self) -> String {
+        self.info_json.clone()
+    }
+
+    /// Creates an execution context; `numThreads` 0 = all cores. Contexts run independently and concurrently.
+    #[napi]
+    pub fn create_context(&self, num_threads: u32) -> Result<NativeContext> {
+        call("createContext", || {
+            let ctx = self.engine.create_context(num_threads as usize)?;
+            Ok(NativeContext::new(Arc::new(Mutex::new(ctx))))
+        })
+    }
+}
