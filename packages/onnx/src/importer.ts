@@ -45,6 +45,8 @@ class Importer {
   private readonly usedLayerNames = new Set<string>();
   /** Tensors that are graph inputs or constants (a graph output on one of them needs an Identity layer). */
   private readonly sourceIds = new Set<number>();
+  /** Tensors that are graph inputs. */
+  private readonly inputIds = new Set<number>();
   /** Tensors already carrying an ONNX value name. */
   private readonly namedIds = new Set<number>();
   private readonly source: string;
@@ -81,6 +83,7 @@ class Importer {
       }
       const t = this.net.addInput(v.name, dtype!, v.dims!);
       this.sourceIds.add(t.id);
+      this.inputIds.add(t.id);
       this.namedIds.add(t.id);
       this.values.set(v.name, t);
       inputs.push({ name: v.name, dtype: dtype!, dims: [...v.dims!] });
@@ -96,6 +99,16 @@ class Importer {
       if (v === undefined) throw this.invalid(`graph output '${o.name}' is not produced by any node, input or initializer`);
       if (v === POISON) continue; // unreachable: poison implies a reported unsupported node
       let t = v;
+      if (this.sourceIds.has(t.id) && t.name === o.name) {
+        if (this.inputIds.has(t.id)) {
+          throw OnnxError.unsupported(
+            [{ name: o.name, opType: '(graph output)', domain: '', opset: this.opset, reason: 'it is also a graph input of the same name; Kiln needs distinct input and output names' }],
+            this.source,
+          );
+        }
+        // A constant's own name is not semantic: free it for the output's Identity layer.
+        t = this.net.setTensorName(t, this.layerName(`${o.name}/value`));
+      }
       if (this.sourceIds.has(t.id) || outputs.some((x) => x.name !== o.name && this.values.get(x.name) === t)) {
         // A graph output that is an input or constant (or duplicates another output) gets its own layer.
         t = this.net.addIdentity(t, { name: this.layerName(`${o.name}/identity`) });
