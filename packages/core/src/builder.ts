@@ -1,0 +1,98 @@
+/** `Builder`: bake a `Network` into plan bytes for one backend (TensorRT's builder + builder config). */
+import { NativeNetwork } from '@kiln/binding';
+import { binding } from './native';
+import { KilnError, native, nativeAsync } from './errors';
+import type { Network } from './network';
+import type { PlanHeader } from './info';
+
+/** min/opt/max shapes of one dynamic input. */
+export interface ShapeRange {
+  min: number[];
+  opt: number[];
+  max: number[];
+}
+
+export interface BuilderConfig {
+  /** Where the plan will run. Default 'cpu'. 'cuda' fails with KILN_E_BACKEND_UNAVAILABLE in this build. */
+  backend?: 'cpu' | 'cuda';
+  /** Optimization profiles: for each, a shape range per input with dynamic dims (by input name). */
+  profiles?: Array<Record<string, ShapeRange>>;
+}
+
+function checkDims(value: unknown, what: string): number[] {
+  if (!Array.isArray(value) || !value.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+    throw new KilnError('KILN_E_INVALID_PROFILE', `${what} must be an array of non-negative integers, got ${JSON.stringify(value)}`);
+  }
+  return value as number[];
+}
+
+/** The builder config as the native builder reads it (serde JSON of `kiln_core::builder::BuilderConfig`). */
+export function configJson(config: BuilderConfig = {}): string {
+  const profiles = (config.profiles ?? []).map((profile, i) => {
+    if (profile === null || typeof profile !== 'object') {
+      throw new KilnError('KILN_E_INVALID_PROFILE', `profile ${i} must be an object mapping input names to {min, opt, max}`);
+    }
+    const shapes: Record<string, ShapeRange> = {};
+    for (const [input, range] of Object.entries(profile)) {
+      const what = `profile ${i}, input '${input}'`;
+      if (range === null || typeof range !== 'object') {
+        throw new KilnError('KILN_E_INVALID_PROFILE', `${what}: expected {min, opt, max}`);
+      }
+      shapes[input] = {
+        min: checkDims(range.min, `${what}: min`),
+        opt: checkDims(range.opt, `${what}: opt`),
+        max: checkDims(range.max, `${what}: max`),
+      };
+    }
+    return { shapes };
+  });
+  return JSON.stringify({ profiles });
+}
+
+function backendOf(config: BuilderConfig | undefined): string {
+  const backend = config?.backend ?? 'cpu';
+  if (backend !== 'cpu' && backend !== 'cuda') {
+    throw new KilnError('KILN_E_BACKEND_UNAVAILABLE', `unknown backend '${String(backend)}'; use 'cpu' or 'cuda'`);
+  }
+  return backend;
+}
+
+function nativeOf(network: Network): NativeNetwork {
+  const n = network?.native;
+  if (!(n instanceof NativeNetwork)) {
+    throw new KilnError('KILN_E_INVALID_NETWORK', 'Builder.build needs a Network backed by the native binding (new Network())');
+  }
+  return n;
+}
+
+function asBytes(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export class Builder {
+  /** Builds a plan off the JS thread. */
+  static async build(network: Network, config?: BuilderConfig): Promise<Uint8Array> {
+    const n = nativeOf(network);
+    const json = configJson(config);
+    const backend = backendOf(config);
+    return asBytes(await nativeAsync(() => binding.buildPlan(n, json, backend)));
+  }
+
+  /** Builds a plan on the calling thread. */
+  static buildSync(network: Network, config?: BuilderConfig): Uint8Array {
+    const n = nativeOf(network);
+    const json = configJson(config);
+    const backend = backendOf(config);
+    return asBytes(native(() => binding.buildPlanSync(n, json, backend)));
+  }
+}
+
+/** Reads a plan's header (format and Kiln version, backend, device) without loading it. */
+export function readPlanHeader(plan: Uint8Array): PlanHeader {
+  return native(() => binding.readPlanHeader(plan));
+}
+
+/** The backends this build of Kiln knows, and whether each can be used here (with the reason if not). */
+export function backends(): Array<{ name: string; available: boolean; reason?: string }> {
+  return native(() => binding.backends()).map((b) => (b.reason == null ? { name: b.name, available: b.available } : { name: b.name, available: b.available, reason: b.reason }));
+}

@@ -1,0 +1,108 @@
+/** `Engine` (a loaded plan) and `ExecutionContext` (per-run state): the runtime half of the API. */
+import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import type { NativeContext, NativeEngine } from '@kiln/binding';
+import { binding, fromNative, toNative } from './native';
+import { KilnError, native, nativeAsync } from './errors';
+import type { PlanInfo } from './info';
+import type { Tensor } from './tensor';
+import { validateFeeds } from './validate';
+
+function readError(path: string, e: unknown): KilnError {
+  const reason = e instanceof Error ? e.message : String(e);
+  return new KilnError('KILN_E_INVALID_INPUT', `cannot read plan file '${path}': ${reason}`, { cause: e });
+}
+
+function checkPlanArg(plan: unknown): void {
+  if (typeof plan !== 'string' && !(plan instanceof Uint8Array)) {
+    throw new KilnError('KILN_E_INVALID_INPUT', 'Engine.load takes plan bytes (Uint8Array) or a file path');
+  }
+}
+
+export class Engine {
+  readonly info: PlanInfo;
+  readonly inputNames: string[];
+  readonly outputNames: string[];
+  readonly #native: NativeEngine;
+
+  private constructor(nativeEngine: NativeEngine) {
+    this.#native = nativeEngine;
+    this.info = JSON.parse(nativeEngine.infoJson) as PlanInfo;
+    this.inputNames = this.info.inputs.map((i) => i.name);
+    this.outputNames = this.info.outputs.map((o) => o.name);
+  }
+
+  /** Loads a plan from bytes or a file path. Corrupt, foreign or unrunnable plans fail with a coded error. */
+  static async load(plan: Uint8Array | string): Promise<Engine> {
+    checkPlanArg(plan);
+    let bytes: Uint8Array;
+    if (typeof plan === 'string') {
+      try {
+        bytes = await readFile(plan);
+      } catch (e) {
+        throw readError(plan, e);
+      }
+    } else {
+      bytes = plan;
+    }
+    return new Engine(native(() => binding.NativeEngine.load(bytes)));
+  }
+
+  static loadSync(plan: Uint8Array | string): Engine {
+    checkPlanArg(plan);
+    let bytes: Uint8Array;
+    if (typeof plan === 'string') {
+      try {
+        bytes = readFileSync(plan);
+      } catch (e) {
+        throw readError(plan, e);
+      }
+    } else {
+      bytes = plan;
+    }
+    return new Engine(native(() => binding.NativeEngine.load(bytes)));
+  }
+
+  /**
+   * Creates an execution context. Each context holds its own activation memory; several contexts of one
+   * engine run concurrently, runs on one context are queued.
+   * @param options.numThreads worker threads for this context's kernels; 0 or absent = all cores
+   */
+  createContext(options: { numThreads?: number } = {}): ExecutionContext {
+    const n = options.numThreads ?? 0;
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new KilnError('KILN_E_INVALID_INPUT', `numThreads must be a non-negative integer (0 = all cores), got ${n}`);
+    }
+    return new ExecutionContext(this, native(() => this.#native.createContext(n)));
+  }
+}
+
+export class ExecutionContext {
+  readonly engine: Engine;
+  readonly #native: NativeContext;
+
+  /** @internal use `engine.createContext()`. */
+  constructor(engine: Engine, nativeContext: NativeContext) {
+    this.engine = engine;
+    this.#native = nativeContext;
+  }
+
+  /** Runs inference off the JS thread; resolves to the outputs by name. */
+  async run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+    const inputs = validateFeeds(this.engine.info.inputs, feeds).map(([name, t]) => toNative(name, t));
+    const outputs = await nativeAsync(() => this.#native.run(inputs));
+    return collect(outputs);
+  }
+
+  /** Runs inference on the calling thread. */
+  runSync(feeds: Record<string, Tensor>): Record<string, Tensor> {
+    const inputs = validateFeeds(this.engine.info.inputs, feeds).map(([name, t]) => toNative(name, t));
+    return collect(native(() => this.#native.runSync(inputs)));
+  }
+}
+
+function collect(outputs: Array<{ name: string; dtype: string; dims: number[]; data: Uint8Array }>): Record<string, Tensor> {
+  const result: Record<string, Tensor> = {};
+  for (const o of outputs) result[o.name] = fromNative(o);
+  return result;
+}
