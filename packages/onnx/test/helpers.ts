@@ -1,6 +1,6 @@
 /** Test helpers: tiny ONNX models encoded with onnx-proto, and a fake native network that records layers. */
 import { vi } from 'vitest';
-import { onnx } from '../src/proto';
+import { onnx, type IAttributeProto, type ITensorProto, type IValueInfoProto } from '../src/proto';
 
 // The real addon may not be built where unit tests run; the Network class only needs this surface.
 vi.mock('@kiln/binding', () => ({ NativeNetwork: class {} }));
@@ -13,20 +13,20 @@ export interface NodeSpec {
   outputs: string[];
   name?: string;
   domain?: string;
-  attrs?: Record<string, number | number[] | string | { floats: number[] } | { float: number } | onnx.ITensorProto>;
+  attrs?: Record<string, number | number[] | string | { floats: number[] } | { float: number } | ITensorProto>;
 }
 
-export function attr(name: string, v: NonNullable<NodeSpec['attrs']>[string]): onnx.IAttributeProto {
+export function attr(name: string, v: NonNullable<NodeSpec['attrs']>[string]): IAttributeProto {
   const A = onnx.AttributeProto.AttributeType;
   if (typeof v === 'number') return Number.isInteger(v) ? { name, type: A.INT, i: v } : { name, type: A.FLOAT, f: v };
   if (typeof v === 'string') return { name, type: A.STRING, s: new TextEncoder().encode(v) };
   if (Array.isArray(v)) return { name, type: A.INTS, ints: v };
   if ('floats' in v) return { name, type: A.FLOATS, floats: (v as { floats: number[] }).floats };
   if ('float' in v) return { name, type: A.FLOAT, f: (v as { float: number }).float };
-  return { name, type: A.TENSOR, t: v as onnx.ITensorProto };
+  return { name, type: A.TENSOR, t: v as ITensorProto };
 }
 
-export function valueInfo(name: string, elemType: number, dims: Array<number | string | null>): onnx.IValueInfoProto {
+export function valueInfo(name: string, elemType: number, dims: Array<number | string | null>): IValueInfoProto {
   return {
     name,
     type: {
@@ -41,9 +41,9 @@ export function valueInfo(name: string, elemType: number, dims: Array<number | s
 export function makeModel(spec: {
   opset?: number;
   nodes: NodeSpec[];
-  inputs: onnx.IValueInfoProto[];
-  outputs: onnx.IValueInfoProto[];
-  initializers?: onnx.ITensorProto[];
+  inputs: IValueInfoProto[];
+  outputs: IValueInfoProto[];
+  initializers?: ITensorProto[];
   extraOpsets?: Array<{ domain: string; version: number }>;
 }): Uint8Array {
   const model = onnx.ModelProto.create({
@@ -139,10 +139,10 @@ export class FakeNative {
   }
 }
 
-export function floatTensor(name: string, dims: number[], values: number[]): onnx.ITensorProto {
+export function floatTensor(name: string, dims: number[], values: number[]): ITensorProto {
   return { name, dataType: T.FLOAT, dims, floatData: values };
 }
 
-export function int64Tensor(name: string, values: number[], dims: number[] = [values.length]): onnx.ITensorProto {
+export function int64Tensor(name: string, values: number[], dims: number[] = [values.length]): ITensorProto {
   return { name, dataType: T.INT64, dims, int64Data: values };
 }

@@ -5,9 +5,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FakeNative, makeModel, T, valueInfo } from './helpers';
 import { Network } from '@kiln/core';
 import { OnnxError, parseOnnxSync, readTensorProto } from '../src/index';
-import { onnx } from '../src/proto';
+import { onnx, type IAttributeProto, type ITensorProto, type IValueInfoProto } from '../src/proto';
 
-function roundTrip(tp: onnx.ITensorProto, pad = 0) {
+function roundTrip(tp: ITensorProto, pad = 0) {
   const enc = onnx.TensorProto.encode(onnx.TensorProto.create(tp)).finish();
   // Place the message at an odd offset of a larger buffer, so raw_data views are unaligned.
   const buf = new Uint8Array(enc.length + pad);
@@ -37,11 +37,11 @@ describe('TensorProto decoding', () => {
     expect(h.type).toBe('float16');
     expect(h.dims).toEqual([1, 2]);
     expect(Array.from(h.data as Uint16Array)).toEqual([0x3c00, 0xc000]);
-    expect(Array.from(roundTrip({ dataType: T.BOOL, dims: [2], rawData: new Uint8Array([1, 0]) }).tensor.data)).toEqual([1, 0]);
+    expect(Array.from(roundTrip({ dataType: T.BOOL, dims: [2], rawData: new Uint8Array([1, 0]) }).tensor.data as Uint8Array)).toEqual([1, 0]);
   });
 
   it('typed fields: float_data, double_data, int32_data (narrow types, float16 bits), int64_data, uint64_data', () => {
-    expect(Array.from(roundTrip({ dataType: T.FLOAT, dims: [2], floatData: [0.5, 4] }).tensor.data)).toEqual([0.5, 4]);
+    expect(Array.from(roundTrip({ dataType: T.FLOAT, dims: [2], floatData: [0.5, 4] }).tensor.data as Float32Array)).toEqual([0.5, 4]);
     const d = roundTrip({ dataType: T.DOUBLE, dims: [1], doubleData: [Math.PI] }).tensor;
     expect(d.type).toBe('float64');
     expect(d.data[0]).toBe(Math.PI);
@@ -93,14 +93,14 @@ describe('external data', () => {
   fs.writeFileSync(path.join(modelDir, 'weights.bin'), blob);
   fs.writeFileSync(path.join(root, 'secret.bin'), blob);
 
-  function external(location: string, extra: Record<string, string> = { offset: '16', length: '16' }): onnx.ITensorProto {
+  function external(location: string, extra: Record<string, string> = { offset: '16', length: '16' }): ITensorProto {
     return {
       name: 'w', dataType: T.FLOAT, dims: [4], dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
       externalData: [{ key: 'location', value: location }, ...Object.entries(extra).map(([key, value]) => ({ key, value }))],
     };
   }
 
-  function writeModel(init: onnx.ITensorProto, file = 'm.onnx'): string {
+  function writeModel(init: ITensorProto, file = 'm.onnx'): string {
     const bytes = makeModel({
       nodes: [{ op: 'Mul', inputs: ['x', 'w'], outputs: ['y'] }],
       inputs: [valueInfo('x', T.FLOAT, [4])],
@@ -129,7 +129,7 @@ describe('external data', () => {
   });
 
   it('refuses paths that escape the folder, absolute paths, missing files and short files', () => {
-    const cases: Array<[onnx.ITensorProto, RegExp]> = [
+    const cases: Array<[ITensorProto, RegExp]> = [
       [external('../secret.bin'), /escapes the model folder/],
       [external('sub/../../secret.bin'), /escapes the model folder/],
       [external(path.join(root, 'secret.bin')), /absolute/],

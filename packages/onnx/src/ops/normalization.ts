@@ -42,15 +42,21 @@ export const normalizationOps: OpTable = {
     ctx.net.addNormalization(ctx.input(0), { kind: 'instance', epsilon: ctx.attrs.float('epsilon', 1e-5) }, [ctx.input(1), ctx.input(2)], ctx.main),
   ],
   LayerNormalization: (ctx) => {
-    noExtraOutputs(ctx, 1, 'Mean and InvStdDev outputs are training aids');
-    return [
-      ctx.net.addNormalization(
-        ctx.input(0),
-        { kind: 'layer', axis: ctx.attrs.int('axis', -1), epsilon: ctx.attrs.float('epsilon', 1e-5) },
-        [ctx.input(1), ctx.optInput(2)],
-        ctx.main,
-      ),
-    ];
+    const axis = ctx.attrs.int('axis', -1);
+    const epsilon = ctx.attrs.float('epsilon', 1e-5);
+    const y = ctx.net.addNormalization(ctx.input(0), { kind: 'layer', axis, epsilon }, [ctx.input(1), ctx.optInput(2)], ctx.main);
+    if (!ctx.outputWanted(1) && !ctx.outputWanted(2)) return [y];
+    // Mean and InvStdDev (float32 statistics over [axis, rank), kept dims) from primitive layers.
+    const { mean, invStdDev } = statistics(ctx, ctx.input(0), axis, epsilon, true);
+    return [y, mean, invStdDev];
+  },
+  RMSNormalization: (ctx) => {
+    const x = ctx.input(0);
+    if (ctx.attrs.int('stash_type', 1) !== 1) ctx.unsupported('only stash_type=1 (float32 statistics) is supported');
+    const { invStdDev, xs } = statistics(ctx, x, ctx.attrs.int('axis', -1), ctx.attrs.float('epsilon', 1e-5), false);
+    let y = ctx.net.addElementWise(xs, invStdDev, 'mul', { name: ctx.sub('normalized') });
+    if (y.dtype !== x.dtype) y = ctx.net.addCast(y, x.dtype, { name: ctx.sub('cast_back') });
+    return [ctx.net.addElementWise(y, ctx.input(1), 'mul', ctx.main)];
   },
   GroupNormalization: (ctx) => {
     const groups = ctx.attrs.int('num_groups', 0);
@@ -85,3 +91,23 @@ export const normalizationOps: OpTable = {
     ctx.net.addNormalization(ctx.input(0), { kind: 'meanVariance', axes: ctx.attrs.ints('axes') ?? [0, 2, 3] }, [], ctx.main),
   ],
 };
+
+/**
+ * Float32 statistics over the axes [axis, rank) with kept dims: the mean (when `centered`) and
+ * 1 / sqrt(E[(x - mean)^2] + eps) — or 1 / sqrt(E[x^2] + eps) for RMS normalization.
+ */
+function statistics(ctx: OpContext, x: NetworkTensor, axis: number, epsilon: number, centered: boolean) {
+  const rank = x.dims.length;
+  const a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank) ctx.invalid(`axis ${axis} is out of range for rank ${rank}`);
+  const axes = Array.from({ length: rank - a }, (_, i) => a + i);
+  const xs = x.dtype === 'float32' ? x : ctx.net.addCast(x, 'float32', { name: ctx.sub('to_float32') });
+  const mean = ctx.net.addReduce(xs, 'mean', { name: ctx.sub('mean'), axes, keepDims: true });
+  const d = centered ? ctx.net.addElementWise(xs, mean, 'sub', { name: ctx.sub('centered') }) : xs;
+  const sq = ctx.net.addElementWise(d, d, 'mul', { name: ctx.sub('square') });
+  const variance = ctx.net.addReduce(sq, 'mean', { name: ctx.sub('variance'), axes, keepDims: true });
+  const shifted = ctx.net.addElementWise(variance, ctx.scalar(epsilon, 'float32', 'epsilon'), 'add', { name: ctx.sub('variance_eps') });
+  const std = ctx.net.addUnary(shifted, 'sqrt', { name: ctx.sub('std') });
+  const invStdDev = ctx.net.addUnary(std, 'reciprocal', { name: ctx.sub('inv_std') });
+  return { mean, invStdDev, xs };
+}
