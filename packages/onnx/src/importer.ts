@@ -213,6 +213,8 @@ class Importer {
         }
       }
       this.namedIds.add(t.id);
+      // Constant nodes yield constants, not layer outputs: a graph output on one needs an Identity too.
+      if (node.opType === 'Constant') this.sourceIds.add(t.id);
       this.values.set(name, t);
     });
   }

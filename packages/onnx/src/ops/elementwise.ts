@@ -42,7 +42,13 @@ export const elementwiseOps: OpTable = {
   Sub: binary('sub'),
   Mul: binary('mul'),
   Div: binary('div'),
-  Pow: binary('pow'),
+  // Pow-12+ allows an exponent of another numeric type; Kiln's elementwise layers take one dtype.
+  Pow: (ctx) => {
+    const base = ctx.input(0);
+    let exp = ctx.input(1);
+    if (exp.dtype !== base.dtype) exp = ctx.net.addCast(exp, base.dtype, { name: ctx.sub('exponent_cast') });
+    return [ctx.net.addElementWise(base, exp, 'pow', ctx.main)];
+  },
   Mod: (ctx) => [ctx.net.addElementWise(ctx.input(0), ctx.input(1), ctx.attrs.int('fmod', 0) === 1 ? 'fmod' : 'mod', ctx.main)],
   And: binary('and'),
   Or: binary('or'),
