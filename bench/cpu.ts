@@ -32,7 +32,11 @@ async function time(run: () => Promise<unknown>, warmup: number, iterations: num
 }
 
 async function main(): Promise<void> {
+  // `pnpm <script> -- --flag` forwards a literal `--`; drop it so the flags still parse.
+  const argv = process.argv.slice(2);
+  if (argv[0] === '--') argv.shift();
   const { values } = parseArgs({
+    args: argv,
     options: {
       threads: { type: 'string' },
       iterations: { type: 'string', default: '20' },

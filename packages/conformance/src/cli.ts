@@ -10,7 +10,11 @@ import { runNodeSuite } from './node-runner.js';
 import { writeReports } from './report.js';
 
 async function main(): Promise<number> {
+  // `pnpm <script> -- --flag` forwards a literal `--`; drop it so the flags still parse.
+  const argv = process.argv.slice(2);
+  if (argv[0] === '--') argv.shift();
   const { values } = parseArgs({
+    args: argv,
     options: {
       jobs: { type: 'string' },
       timeout: { type: 'string' },
