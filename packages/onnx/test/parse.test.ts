@@ -237,4 +237,31 @@ describe('per-opset rules', () => {
     expect(f.types()).toEqual(['identity', 'shape', 'fill']);
     expect(f.layers[2]!.kind).toEqual({ type: 'fill', value: 1, dtype: 'bool' });
   });
+
+  it('Cast-1 string types, Upsample-7 scales attribute, Resize-10 and Resize-13 forms', () => {
+    const c1 = parse(makeModel({ opset: 1, nodes: [{ op: 'Cast', inputs: ['x'], outputs: ['y'], attrs: { to: 'INT64' } }], inputs: [x4], outputs: [y] })).fake;
+    expect(c1.layers[0]!.kind).toEqual({ type: 'cast', to: 'int64' });
+    const up = parse(makeModel({ opset: 7, nodes: [{ op: 'Upsample', inputs: ['x'], outputs: ['y'], attrs: { scales: { floats: [1, 1, 2, 2] } } }], inputs: [x4], outputs: [y] })).fake;
+    expect(up.layers[0]!.kind).toMatchObject({ type: 'resize', mode: 'nearest', coordinateTransform: 'asymmetric', nearestMode: 'floor' });
+    const r13 = parse(makeModel({
+      opset: 13,
+      nodes: [{ op: 'Resize', inputs: ['x', '', 's'], outputs: ['y'], attrs: { mode: 'linear', coordinate_transformation_mode: 'align_corners' } }],
+      inputs: [x4], outputs: [y], initializers: [floatTensor('s', [4], [1, 1, 2, 2])],
+    })).fake;
+    expect(r13.layers[0]!.kind).toMatchObject({ type: 'resize', mode: 'linear', coordinateTransform: 'alignCorners', nearestMode: 'roundPreferFloor', cubicCoeffA: -0.75 });
+    expect(r13.layers[0]!.inputs[1]).toBeNull();
+  });
+
+  it('GroupNormalization-18 expands per-group scale/bias to per-channel constants', () => {
+    const f = parse(makeModel({
+      opset: 18,
+      nodes: [{ op: 'GroupNormalization', inputs: ['x', 's', 'b'], outputs: ['y'], attrs: { num_groups: 3 } }],
+      inputs: [valueInfo('x', T.FLOAT, [1, 6, 2, 2])], outputs: [y],
+      initializers: [floatTensor('s', [3], [1, 2, 3]), floatTensor('b', [3], [0, 0, 1])],
+    })).fake;
+    const layer = f.layers[0]!;
+    expect(layer.kind).toEqual({ type: 'normalization', normalization: { kind: 'group', numGroups: 3, epsilon: expect.closeTo(1e-5, 10) } });
+    const scale = f.tensors[layer.inputs[1]!]!;
+    expect(Array.from(new Float32Array(scale.data!.buffer))).toEqual([1, 1, 2, 2, 3, 3]);
+  });
 });

@@ -72,8 +72,13 @@ const pad: OpMapper = (ctx) => {
   return [ctx.net.addPad(x, ctx.input(1), { ...ctx.main, mode, value: ctx.optInput(2), axes: ctx.optInput(3) })];
 };
 
+/** Cast-1 named the target type with a string ("FLOAT", "INT64", …). */
+const CAST1_NAMES: Record<string, number> = {
+  FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, STRING: 8, BOOL: 9, FLOAT16: 10, DOUBLE: 11, UINT32: 12, UINT64: 13,
+};
+
 const cast: OpMapper = (ctx) => {
-  const to = ctx.attrs.int('to', 0);
+  const to = ctx.attrs.typeOf('to') === 3 ? (CAST1_NAMES[ctx.attrs.string('to', '').toUpperCase()] ?? 0) : ctx.attrs.int('to', 0);
   const dtype = dtypeFromOnnx(to);
   if (!dtype) return ctx.unsupported(`casting to ${onnxTypeName(to)} is not supported`);
   return [ctx.net.addCast(ctx.input(0), dtype, ctx.main)];
