@@ -28,7 +28,18 @@ export function parseInputSpec(spec: string, inputNames: readonly string[]): Inp
   return { name: undefined, file: spec };
 }
 
+const fileCache = new Map<string, { name?: string; tensor: Tensor }>();
+
+/** Reads a `.npy`/`.pb` tensor; cached, since a build may read a file for its shape before the run. */
 export function readTensorFile(file: string): { name?: string; tensor: Tensor } {
+  const cached = fileCache.get(file);
+  if (cached) return cached;
+  const loaded = readTensorFileUncached(file);
+  fileCache.set(file, loaded);
+  return loaded;
+}
+
+function readTensorFileUncached(file: string): { name?: string; tensor: Tensor } {
   requireFile(file, 'input file');
   const bytes = new Uint8Array(readFileSync(file));
   const ext = extname(file).toLowerCase();
@@ -88,6 +99,18 @@ export function generateTensor(name: string, dtype: DataType, dims: readonly num
     default:
       throw new CliError('KILN_E_UNSUPPORTED_DTYPE', `cannot generate input '${name}' of dtype '${String(dtype)}'`);
   }
+}
+
+/** Shapes of the `--input` files by input name (for building a profile that fits them). */
+export function inputFileShapes(inputNames: readonly string[], specs: readonly string[]): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const raw of specs) {
+    const spec = parseInputSpec(raw, inputNames);
+    const name = spec.name ?? (inputNames.length === 1 ? inputNames[0] : undefined);
+    if (name === undefined || !inputNames.includes(name)) continue; // loadFeeds reports these
+    out.set(name, [...readTensorFile(spec.file).tensor.dims]);
+  }
+  return out;
 }
 
 export interface Feeds {

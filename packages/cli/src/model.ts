@@ -10,6 +10,7 @@ import { CliError } from './errors.js';
 import { isOnnxPath, requireFile } from './paths.js';
 import { buildProfile, type ShapeFlags, type ShapeRange } from './shapes.js';
 import { note } from './report.js';
+import { inputFileShapes } from './inputs.js';
 
 export type BackendName = 'cpu' | 'cuda';
 
@@ -21,11 +22,16 @@ export interface BuiltPlan {
 }
 
 /** Parses an ONNX model and builds a plan for it (the shape flags become the one profile). */
-export async function buildFromOnnx(path: string, backend: BackendName, flags: ShapeFlags): Promise<BuiltPlan> {
+/** `inputSpecs` (`name=file`): inputs that no shape flag names are built for their file's shape. */
+export async function buildFromOnnx(path: string, backend: BackendName, flags: ShapeFlags, inputSpecs: readonly string[] = []): Promise<BuiltPlan> {
   requireFile(path, 'model');
   note(`parsing ${path}`);
   const model = await parseOnnx(path);
-  const { profile, defaulted } = buildProfile(model.inputs, flags);
+  const fileShapes = inputFileShapes(model.inputs.map((i) => i.name), inputSpecs);
+  const { profile, defaulted, fromFiles } = buildProfile(model.inputs, flags, fileShapes);
+  if (fromFiles.length > 0) {
+    note(`building for the shapes of the input file(s): ${fromFiles.map((n) => `${n}:${profile[n].opt.join('x')}`).join(', ')}`);
+  }
   if (defaulted.length > 0) {
     note(`no shapes given for dynamic input(s) ${defaulted.map((n) => `'${n}'`).join(', ')}: using 1 for every dynamic dim (set --shapes or --minShapes/--optShapes/--maxShapes to change)`);
   }
@@ -55,9 +61,9 @@ export function planProfile(engine: Engine): Record<string, ShapeRange> {
   return out;
 }
 
-export async function loadModel(path: string, backend: BackendName | undefined, flags: ShapeFlags): Promise<LoadedModel> {
+export async function loadModel(path: string, backend: BackendName | undefined, flags: ShapeFlags, inputSpecs: readonly string[] = []): Promise<LoadedModel> {
   if (isOnnxPath(path)) {
-    const built = await buildFromOnnx(path, backend ?? 'cpu', flags);
+    const built = await buildFromOnnx(path, backend ?? 'cpu', flags, inputSpecs);
     const engine = await Engine.load(built.plan);
     return { engine, plan: built.plan, profile: built.profile, fromOnnx: true };
   }

@@ -79,6 +79,8 @@ export interface ProfileResult {
   profile: Record<string, ShapeRange>;
   /** Inputs whose dynamic dims were defaulted to 1 because no shape flag named them. */
   defaulted: string[];
+  /** Inputs whose range was taken from the shape of their `--input` file. */
+  fromFiles: string[];
 }
 
 const fmt = (d: readonly number[]) => (d.length ? d.join('x') : '(scalar)');
@@ -89,7 +91,7 @@ const fmt = (d: readonly number[]) => (d.length ? d.join('x') : '(scalar)');
  * max/min when opt is missing), as trtexec does; every range is checked against the declared
  * rank and fixed dims and for min <= opt <= max.
  */
-export function buildProfile(inputs: readonly InputDecl[], flags: ShapeFlags): ProfileResult {
+export function buildProfile(inputs: readonly InputDecl[], flags: ShapeFlags, fileShapes: ReadonlyMap<string, readonly number[]> = new Map()): ProfileResult {
   const parsed = {
     shapes: flags.shapes !== undefined ? parseShapes(flags.shapes, '--shapes') : new Map<string, number[]>(),
     min: flags.minShapes !== undefined ? parseShapes(flags.minShapes, '--minShapes') : new Map<string, number[]>(),
@@ -108,9 +110,17 @@ export function buildProfile(inputs: readonly InputDecl[], flags: ShapeFlags): P
   }
   const profile: Record<string, ShapeRange> = {};
   const defaulted: string[] = [];
+  const fromFiles: string[] = [];
   for (const input of inputs) {
     if (!names.has(input.name)) {
-      if (input.dims.some((d) => d < 0)) {
+      const file = fileShapes.get(input.name);
+      // An input file fixes the shape to run at, so build for exactly that shape. A file that
+      // does not fit the declared dims is left for the runtime's KILN_E_INVALID_INPUT check.
+      const fits = file !== undefined && file.length === input.dims.length && input.dims.every((d, i) => d < 0 || d === file[i]);
+      if (fits && input.dims.some((d) => d < 0)) {
+        profile[input.name] = { min: [...file], opt: [...file], max: [...file] };
+        fromFiles.push(input.name);
+      } else if (input.dims.some((d) => d < 0)) {
         const d = input.dims.map((x) => (x < 0 ? 1 : x));
         profile[input.name] = { min: d, opt: [...d], max: [...d] };
         defaulted.push(input.name);
@@ -148,7 +158,7 @@ export function buildProfile(inputs: readonly InputDecl[], flags: ShapeFlags): P
     });
     profile[input.name] = range;
   }
-  return { profile, defaulted };
+  return { profile, defaulted, fromFiles };
 }
 
 /** The concrete shape to run an input at: the profile's opt, else the declared dims (-1 -> 1). */

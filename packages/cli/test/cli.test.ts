@@ -147,6 +147,19 @@ describe.skipIf(!hasBinding)('commands on a tiny model', () => {
     }
   });
 
+  it('run on an .onnx builds for the shape of the --input file', () => {
+    const x = Float32Array.from({ length: 12 }, (_, i) => i - 6);
+    const npy = join(dir, 'x34.npy');
+    writeFileSync(npy, writeNpy({ dtype: 'float32', dims: [3, 4], data: x }));
+    const outDir = join(dir, 'out-onnx');
+    const r = kiln(['run', model, '--input', npy, '--output-dir', outDir]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/building for the shapes of the input file\(s\): x:3x4/);
+    const neg = readNpy(new Uint8Array(readFileSync(join(outDir, 'neg.npy'))));
+    expect(neg.dims).toEqual([3, 4]);
+    expect(Array.from(neg.data as Float32Array)).toEqual(Array.from(x, (v) => -v));
+  });
+
   it('run without --input generates deterministic inputs and says so', () => {
     const a = kiln(['run', model, '--shapes', 'x:2x4', '--output-dir', join(dir, 'gen-a')]);
     const b = kiln(['run', plan(), '--shapes', 'x:2x4', '--output-dir', join(dir, 'gen-b')]);

@@ -45,6 +45,14 @@ describe('buildProfile', () => {
     expect(r.profile.x).toEqual({ min: [1, 3, 8, 8], opt: [4, 3, 16, 16], max: [8, 3, 32, 32] });
     expect(buildProfile(inputs, { optShapes: 'x:4x3x16x16' }).profile.x.min).toEqual([4, 3, 16, 16]);
   });
+  it('builds for the shape of an input file when no flag names the input', () => {
+    const r = buildProfile(inputs, { shapes: 'k:4' }, new Map([['x', [2, 3, 5, 5]]]));
+    expect(r.profile.x).toEqual({ min: [2, 3, 5, 5], opt: [2, 3, 5, 5], max: [2, 3, 5, 5] });
+    expect(r.fromFiles).toEqual(['x']);
+    // A file that does not fit is left to the runtime check; flags win over files.
+    expect(buildProfile(inputs, {}, new Map([['x', [2, 4, 5, 5]]])).defaulted).toEqual(['x']);
+    expect(buildProfile(inputs, { shapes: 'x:1x3x8x8' }, new Map([['x', [2, 3, 5, 5]]])).profile.x.opt).toEqual([1, 3, 8, 8]);
+  });
   it('checks names, ranks, fixed dims and ordering', () => {
     expect(codeOf(() => buildProfile(inputs, { shapes: 'y:1' }))).toBe('KILN_E_INVALID_PROFILE');
     expect(codeOf(() => buildProfile(inputs, { shapes: 'x:1x3x8' }))).toBe('KILN_E_INVALID_PROFILE');

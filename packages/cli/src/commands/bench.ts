@@ -33,7 +33,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const { loadModel } = await import('../model.js');
   const { loadFeeds } = await import('../inputs.js');
   const { benchmark } = await import('../bench-loop.js');
-  const loaded = await loadModel(model, backend, flags);
+  const loaded = await loadModel(model, backend, flags, values.input ?? []);
   const info = loaded.engine.info;
   const { feeds, generated } = loadFeeds(info.inputs, values.input ?? [], runtimeShapeOf(info.inputs, loaded.profile, flags, loaded.fromOnnx));
   if (generated.length > 0) note(`using deterministic generated values for input(s) ${generated.join(', ')}`);

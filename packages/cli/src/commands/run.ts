@@ -41,7 +41,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const backend = backendOf(values.backend, RUN_USAGE);
   const { loadModel } = await import('../model.js');
   const { loadFeeds } = await import('../inputs.js');
-  const loaded = await loadModel(model, backend, flags);
+  const loaded = await loadModel(model, backend, flags, values.input ?? []);
   const info = loaded.engine.info;
   const { feeds, sources, generated } = loadFeeds(info.inputs, values.input ?? [], runtimeShapeOf(info.inputs, loaded.profile, flags, loaded.fromOnnx));
   if (generated.length > 0) {

@@ -55,7 +55,7 @@ export async function trtexecCommand(argv: string[]): Promise<number> {
     let fromOnnx = false;
     let profile = {};
     if (v.onnx) {
-      const built = await buildFromOnnx(v.onnx, (v.backend as BackendName | undefined) ?? 'cpu', flags);
+      const built = await buildFromOnnx(v.onnx, (v.backend as BackendName | undefined) ?? 'cpu', flags, specs);
       out(`[I] Engine built in ${(built.buildMs / 1000).toFixed(4)} sec.`);
       plan = built.plan;
       profile = built.profile;
