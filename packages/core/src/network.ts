@@ -126,7 +126,10 @@ export class Network {
     try {
       ids = this.native.addLayer(n, JSON.stringify(kind), inputs.map((t) => (t ? t.id : null)));
     } catch (e) {
-      rethrow(e, `layer '${n}' (${kind.type})`);
+      // The native network already names the layer in its messages; add it only where it is missing.
+      const where = `layer '${n}' (${kind.type})`;
+      const k = toKilnError(e);
+      throw k.message.includes(where) ? new KilnError(k.code, k.message, { cause: e }) : new KilnError(k.code, `${where}: ${k.message}`, { cause: e });
     }
     return ids.map((id) => this.tensor(id));
   }

@@ -27,11 +27,18 @@ const REDUCE: Record<string, ReduceOp> = {
   ReduceLogSum: 'logSum', ReduceLogSumExp: 'logSumExp', ReduceSumSquare: 'sumSquare',
 };
 
+/** The axes input; a run-time input whose static shape has no elements is simply empty (the default). */
+function axesInput(ctx: OpContext): number[] | null {
+  const t = ctx.optInput(1);
+  if (t && t.dims.some((d) => d === 0) && !ctx.constValue(t)) return [];
+  return ctx.constInts(1, 'axes');
+}
+
 /** `axes` moved from attribute to (optional) input in opset 13 for ReduceSum, 18 for the others. */
 function reduce(onnxOp: string, op: ReduceOp): OpMapper {
   const axesAsInput = onnxOp === 'ReduceSum' ? 13 : 18;
   return (ctx) => {
-    const axes = ctx.opset >= axesAsInput ? ctx.constInts(1, 'axes') : (ctx.attrs.ints('axes') ?? null);
+    const axes = ctx.opset >= axesAsInput ? axesInput(ctx) : (ctx.attrs.ints('axes') ?? null);
     const noop = ctx.opset >= axesAsInput && ctx.attrs.int('noop_with_empty_axes', 0) === 1;
     return [
       ctx.net.addReduce(ctx.input(0), op, {
