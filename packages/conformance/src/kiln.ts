@@ -30,14 +30,14 @@ export function errorLine(e: unknown): string {
  * Optimization profiles for a model's dynamic inputs: min = opt = max = the shape of the feed
  * (fixed-shape build), unless `range` widens it. Static inputs need no profile.
  */
-export function profilesFor(model: OnnxModel, feeds: Feeds, range?: (name: string, dims: number[]) => ShapeRange): Array<Record<string, ShapeRange>> {
+export function profilesFor(model: OnnxModel, feeds: Feeds, range?: ShapeRangeFn): Array<Record<string, ShapeRange>> {
   const profile: Record<string, ShapeRange> = {};
   for (const input of model.inputs) {
     if (!input.dims.some((d) => d < 0)) continue;
     const feed = feeds[input.name];
     if (!feed) continue;
     const dims = [...feed.dims];
-    profile[input.name] = range ? range(input.name, dims) : { min: dims, opt: dims, max: dims };
+    profile[input.name] = range ? range(input.name, dims, [...input.dims]) : { min: dims, opt: dims, max: dims };
   }
   return Object.keys(profile).length > 0 ? [profile] : [];
 }
@@ -52,9 +52,12 @@ export function readPbSeries(dir: string, prefix: 'input' | 'output'): Array<{ n
     .map(([f]) => readTensorProto(readBytes(join(dir, f))));
 }
 
+/** Profile for one dynamic input, given the feed's dims and the declared dims (-1 = dynamic). */
+export type ShapeRangeFn = (name: string, feedDims: number[], declaredDims: number[]) => ShapeRange;
+
 export interface BuildRunOptions {
   numThreads?: number;
-  range?: (name: string, dims: number[]) => ShapeRange;
+  range?: ShapeRangeFn;
 }
 
 /** Parses (from a path, so external data resolves), builds for the CPU backend, runs once. */

@@ -9,6 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readBytes } from './corpus.js';
 import { forkTs } from './fork.js';
 import { summarizeModel } from './onnx-model.js';
+import { unrepresentable } from './node-test.js';
 import type { NodeTestResult } from './node-test.js';
 
 export interface NodeSuiteOptions {
@@ -75,8 +76,13 @@ export async function runNodeSuite(opts: NodeSuiteOptions): Promise<NodeTestResu
           const failed = (message: string): NodeTestResult => {
             // The worker is gone, so classify the model's ops here for the report.
             let summary = { ops: [] as string[], topLevelOps: [] as string[] };
-            try { summary = summarizeModel(readBytes(join(dir, 'model.onnx'))); } catch { /* unreadable: keep empty */ }
-            return { name: testName(dir), status: 'fail', ops: summary.ops, topLevelOps: summary.topLevelOps, message, ms: Date.now() - started };
+            let representable = true;
+            try {
+              const full = summarizeModel(readBytes(join(dir, 'model.onnx')));
+              summary = full;
+              representable = unrepresentable(full) === null;
+            } catch { /* unreadable: keep empty */ }
+            return { name: testName(dir), status: 'fail', ops: summary.ops, topLevelOps: summary.topLevelOps, representable, message, ms: Date.now() - started };
           };
           const onMsg = (m: unknown) => { if ((m as NodeTestResult).status) finish(m as NodeTestResult, false); };
           const onExit = (code: number | null, signal: string | null) => {

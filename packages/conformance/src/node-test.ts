@@ -20,6 +20,8 @@ export interface NodeTestResult {
   ops: string[];
   /** Op of the single node, or all top-level ops for multi-node (e.g. `_expanded`) tests. */
   topLevelOps: string[];
+  /** Every graph input/output is a tensor of a dtype Kiln has (false: unsupported whatever the ops). */
+  representable: boolean;
   /** Why it failed or is unsupported (first line). */
   message?: string;
   ms: number;
@@ -28,7 +30,7 @@ export interface NodeTestResult {
 export const NODE_TOLERANCE = { rtol: 1e-3, atol: 1e-4 };
 
 /** Returns why the test cannot be expressed in Kiln at all (not a Kiln failure), or null. */
-function unrepresentable(summary: ModelSummary): string | null {
+export function unrepresentable(summary: ModelSummary): string | null {
   for (const [what, list] of [['input', summary.inputs], ['output', summary.outputs]] as const) {
     for (const v of list) {
       if (v.kind !== 'tensor') return `${what} '${v.name}' is a ${v.kind} value; Kiln tensors only`;
@@ -42,14 +44,18 @@ export function runNodeTest(dir: string): NodeTestResult {
   const started = Date.now();
   const name = basename(dir);
   let summary: ModelSummary = { ops: [], topLevelOps: [], inputs: [], outputs: [] };
+  let representable = true;
   const result = (status: NodeTestStatus, message?: string): NodeTestResult => ({
-    name, status, ops: summary.ops, topLevelOps: summary.topLevelOps, ...(message ? { message } : {}), ms: Date.now() - started,
+    name, status, ops: summary.ops, topLevelOps: summary.topLevelOps, representable, ...(message ? { message } : {}), ms: Date.now() - started,
   });
   try {
     const modelPath = join(dir, 'model.onnx');
     summary = summarizeModel(readBytes(modelPath));
     const why = unrepresentable(summary);
-    if (why) return result('unsupported', why);
+    if (why) {
+      representable = false;
+      return result('unsupported', why);
+    }
     const dataDir = join(dir, 'test_data_set_0');
     if (!existsSync(dataDir)) return result('fail', 'test_data_set_0 missing from the corpus');
 

@@ -82,7 +82,7 @@ describe('zip reader', () => {
 });
 
 describe('report helpers', () => {
-  const r = (name: string, status: NodeTestResult['status'], ops: string[]): NodeTestResult => ({ name, status, ops, topLevelOps: ops, ms: 0 });
+  const r = (name: string, status: NodeTestResult['status'], ops: string[]): NodeTestResult => ({ name, status, ops, topLevelOps: ops, representable: true, ms: 0 });
   it('attributes expanded tests to their function op and counts claimed tests', () => {
     const results = [
       r('test_softmax_axis_0', 'pass', ['Softmax']),

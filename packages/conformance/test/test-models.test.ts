@@ -26,7 +26,11 @@ describe('test-models vs onnxruntime', () => {
     for (const { name, tensor } of inputs) feeds[name] = tensor;
     // Dynamic dims get a real range around the stored shape (1 .. 2x), so the profile path is exercised.
     const { model, outputs } = parseBuildRun(join(dir, entry.file), feeds, {
-      range: (_n, dims) => ({ min: dims.map(() => 1), opt: dims, max: dims.map((d) => d * 2) }),
+      range: (_n, dims, declared) => ({
+        min: dims.map((d, i) => (declared[i] < 0 ? 1 : d)),
+        opt: dims,
+        max: dims.map((d, i) => (declared[i] < 0 ? d * 2 : d)),
+      }),
     });
     expect(model.inputs.map((i) => i.name).sort()).toEqual(Object.keys(feeds).sort());
     expect(expected.length).toBe(model.outputs.length);
