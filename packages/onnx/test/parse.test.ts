@@ -135,6 +135,42 @@ describe('graph import', () => {
   });
 });
 
+describe('errors from network construction', () => {
+  const model = makeModel({ nodes: [{ op: 'Relu', inputs: ['x'], outputs: ['r'], name: 'act' }, { op: 'Add', inputs: ['r', 'x'], outputs: ['y'], name: 'sum' }], inputs: [x4], outputs: [y] });
+
+  it('keeps the native code and prefixes the ONNX node', () => {
+    const fake = new FakeNative();
+    const add = fake.addLayer.bind(fake);
+    fake.addLayer = (name, kind, inputs) => {
+      if (name === 'sum') throw Object.assign(new Error('shapes [2] and [3] do not broadcast'), { code: 'KILN_E_SHAPE_MISMATCH' });
+      return add(name, kind, inputs);
+    };
+    let e: { code?: string; message?: string } | undefined;
+    try {
+      parseOnnxSync(model, { network: new Network(fake) });
+    } catch (err) {
+      e = err as typeof e;
+    }
+    expect(e?.code).toBe('KILN_E_SHAPE_MISMATCH');
+    expect(e?.message).toContain("node 'sum' (Add): layer 'sum' (elementWise): shapes [2] and [3] do not broadcast");
+  });
+
+  it('turns layers the core cannot build into entries of the aggregated unsupported error', () => {
+    const fake = new FakeNative();
+    fake.addLayer = () => {
+      throw Object.assign(new Error('relu does not accept int8'), { code: 'KILN_E_UNSUPPORTED_DTYPE' });
+    };
+    let e: OnnxError | undefined;
+    try {
+      parseOnnxSync(model, { network: new Network(fake) });
+    } catch (err) {
+      e = err as OnnxError;
+    }
+    expect(e?.code).toBe('KILN_E_ONNX_UNSUPPORTED');
+    expect(e?.nodes.map((n) => n.name)).toEqual(['act']);
+  });
+});
+
 describe('per-opset rules', () => {
   it('Softmax before 13 coerces to 2-D unless the axis is last; from 13 it is one layer', () => {
     const old = parse(makeModel({ opset: 11, nodes: [{ op: 'Softmax', inputs: ['x'], outputs: ['y'] }], inputs: [x4], outputs: [y] })).fake;
