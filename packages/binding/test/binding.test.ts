@@ -13,7 +13,7 @@ function codeOf(fn: () => unknown): string | undefined {
 }
 
 const f32 = (values: number[]): Uint8Array => new Uint8Array(new Float32Array(values).buffer);
-const relu = JSON.stringify({ kind: 'activation', activation: { kind: 'relu' } });
+const relu = JSON.stringify({ type: 'activation', activation: { kind: 'relu' } });
 
 describe('NativeNetwork', () => {
   it('adds inputs and constants and reports them', () => {
@@ -49,7 +49,7 @@ describe('NativeNetwork', () => {
     expect(codeOf(() => net.addInput('x', 'float32', [2]))).toBe('KILN_E_INVALID_NETWORK');
     expect(codeOf(() => net.addConstant('c', 'float32', [3], f32([1, 2])))).toBe('KILN_E_INVALID_INPUT');
     expect(codeOf(() => net.addConstant('c', 'float32', [-3], f32([1, 2])))).toBe('KILN_E_INVALID_INPUT');
-    expect(codeOf(() => net.addLayer('bad', '{"kind":"noSuchLayer"}', [x]))).toBe('KILN_E_INVALID_NETWORK');
+    expect(codeOf(() => net.addLayer('bad', '{"type":"noSuchLayer"}', [x]))).toBe('KILN_E_INVALID_NETWORK');
     expect(codeOf(() => net.addLayer('bad', relu, [99]))).toBe('KILN_E_INVALID_NETWORK');
     expect(codeOf(() => net.tensorInfo(99))).toBe('KILN_E_INVALID_NETWORK');
     expect(codeOf(() => net.markOutput(99))).toBe('KILN_E_INVALID_NETWORK');

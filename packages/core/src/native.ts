@@ -20,7 +20,7 @@ export function fromNative(t: { dtype: string; dims: number[]; data: Uint8Array 
   const Ctor = typedArrayFor(t.dtype);
   const { data } = t;
   if (data.byteOffset % Ctor.BYTES_PER_ELEMENT === 0 && data.byteLength % Ctor.BYTES_PER_ELEMENT === 0) {
-    const view = new Ctor(data.buffer, data.byteOffset, data.byteLength / Ctor.BYTES_PER_ELEMENT) as TypedArray;
+    const view = new Ctor(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength / Ctor.BYTES_PER_ELEMENT) as TypedArray;
     return new Tensor(t.dtype, view, t.dims);
   }
   return Tensor.fromBytes(t.dtype, data, t.dims);

@@ -28,11 +28,12 @@ describe('Tensor', () => {
 
   it('converts plain arrays to the dtype class', () => {
     expect(new Tensor('float64', [1.5, 2]).data).toBeInstanceOf(Float64Array);
-    const i64 = new Tensor('int64', [1, -2n, 3], [3]);
+    const i64 = new Tensor('int64', [1n, -2n, 3n], [3]);
     expect(i64.data).toBeInstanceOf(BigInt64Array);
     expect(Array.from(i64.data as BigInt64Array)).toEqual([1n, -2n, 3n]);
     const b = new Tensor('bool', [0, 2, 1]);
-    expect(Array.from(b.data)).toEqual([0, 1, 1]);
+    expect(Array.from(b.data as Uint8Array)).toEqual([0, 1, 1]);
+    expect(Array.from(new Tensor('uint64', [4, 5]).data as BigUint64Array)).toEqual([4n, 5n]);
     expect(new Tensor('float16', [0x3c00]).data).toBeInstanceOf(Uint16Array);
   });
 
@@ -60,12 +61,12 @@ describe('Tensor', () => {
   it('round-trips little-endian bytes', () => {
     const t = new Tensor('int16', [1, -2, 300], [3]);
     const copy = Tensor.fromBytes('int16', t.bytes(), [3]);
-    expect(Array.from(copy.data)).toEqual([1, -2, 300]);
+    expect(Array.from(copy.data as Int16Array)).toEqual([1, -2, 300]);
     // Unaligned source bytes are copied, never viewed.
     const raw = new Uint8Array(9);
     raw.set(new Uint8Array(new Float32Array([1.25, -3]).buffer), 1);
     const f = Tensor.fromBytes('float32', raw.subarray(1), [2]);
-    expect(Array.from(f.data)).toEqual([1.25, -3]);
+    expect(Array.from(f.data as Float32Array)).toEqual([1.25, -3]);
     expect(codeOf(() => Tensor.fromBytes('float32', new Uint8Array(7), [2]))).toBe('KILN_E_SHAPE_MISMATCH');
   });
 
