@@ -72,4 +72,12 @@ export const activationOps: OpTable = {
   Shrink: act((c) => ({ kind: 'shrink', bias: c.attrs.float('bias', 0), lambd: c.attrs.float('lambd', 0.5) })),
   PRelu: (ctx) => [ctx.net.addElementWise(ctx.input(0), ctx.input(1), 'pRelu', ctx.main)],
   Clip: clip,
+  // Swish-24: x · sigmoid(alpha · x).
+  Swish: (ctx) => {
+    const x = ctx.input(0);
+    const alpha = ctx.attrs.float('alpha', 1.0);
+    const scaled = alpha === 1 ? x : ctx.net.addElementWise(x, ctx.scalar(alpha, x.dtype, 'alpha'), 'mul', { name: ctx.sub('scaled') });
+    const gate = ctx.net.addActivation(scaled, { kind: 'sigmoid' }, { name: ctx.sub('sigmoid') });
+    return [ctx.net.addElementWise(x, gate, 'mul', ctx.main)];
+  },
 };

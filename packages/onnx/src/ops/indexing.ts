@@ -26,4 +26,14 @@ export const indexingOps: OpTable = {
   ScatterND: (ctx) => [ctx.net.addScatterNd(ctx.input(0), ctx.input(1), ctx.input(2), { ...ctx.main, reduction: reduction(ctx) })],
   OneHot: (ctx) => [ctx.net.addOneHot(ctx.input(0), ctx.input(1), ctx.input(2), { ...ctx.main, axis: ctx.attrs.int('axis', -1) })],
   NonZero: (ctx) => [ctx.net.addNonZero(ctx.input(0), ctx.main)],
+  // Compress(x, condition[, axis]) = Gather(x, indices of the true conditions, axis); without an axis,
+  // on the flattened input. NonZero of the 1-D condition is [1, nnz]; its row is the index list.
+  Compress: (ctx) => {
+    let x = ctx.input(0);
+    const axis = ctx.attrs.optInt('axis');
+    if (axis === undefined) x = ctx.net.addReshape(x, ctx.int64s([-1], 'flat_shape'), { name: ctx.sub('flatten') });
+    const nz = ctx.net.addNonZero(ctx.input(1), { name: ctx.sub('nonzero') });
+    const indices = ctx.net.addSqueeze(nz, [0], { name: ctx.sub('indices') });
+    return [ctx.net.addGather(x, indices, { ...ctx.main, axis: axis ?? 0 })];
+  },
 };
