@@ -10,6 +10,7 @@ import { normalizationOps } from './normalization';
 import { resizeOps } from './resize';
 import { shapeOps } from './shape';
 import { unaryOps } from './unary';
+import { windowOps } from './window';
 
 export const OPS: OpTable = {
   ...unaryOps,
@@ -22,6 +23,7 @@ export const OPS: OpTable = {
   ...indexingOps,
   ...generatorOps,
   ...resizeOps,
+  ...windowOps,
 };
 
 /** The ONNX op types (default domain) Kiln maps, sorted. */
