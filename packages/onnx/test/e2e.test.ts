@@ -41,7 +41,7 @@ describe.skipIf(core === null || E2E_TESTS.length === 0)('corpus end to end (CPU
   it.for(E2E_TESTS)('%s', (test, { skip }) => {
     const dir = path.join(CORPUS, test);
     const { network, inputs, outputs } = parseOnnxSync(path.join(dir, 'model.onnx'));
-    let ctx: ReturnType<InstanceType<Core['Engine']>['createContext']>;
+    let ctx: ReturnType<ReturnType<Core['Engine']['loadSync']>['createContext']>;
     try {
       const plan = core!.Builder.buildSync(network, { backend: 'cpu' });
       ctx = core!.Engine.loadSync(plan).createContext({ numThreads: 1 });
