@@ -50,33 +50,52 @@ async function main(): Promise<void> {
   const warmup = Number(values.warmup);
   if (!(threads >= 1 && iterations >= 1 && warmup >= 0)) throw new Error('--threads and --iterations must be >= 1, --warmup >= 0');
   const corpus = await ensureCorpus();
-  const rows: Array<{ model: string; kiln: Stats; onnxruntime: Stats; ratio: number; buildMs: number }> = [];
+  const rows: Row[] = [];
+  const errors: Array<{ model: string; error: string }> = [];
 
   for (const net of values.models.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const path = join(corpus, 'light', `light_${net}.onnx`);
-    const feeds = lightInputs(readBytes(path));
-    process.stderr.write(`bench: ${net}: building Kiln plan…\n`);
-    const t0 = Date.now();
-    const model = await parseOnnx(path);
-    const plan = await Builder.build(model.network, { backend: 'cpu' });
-    const buildMs = Date.now() - t0;
-    const ctx = (await Engine.load(plan)).createContext({ numThreads: threads });
-    process.stderr.write(`bench: ${net}: Kiln (${threads} threads)…\n`);
-    const kiln = await time(() => ctx.run(feeds), warmup, iterations);
-
-    const session = await ort.InferenceSession.create(path, {
-      executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
-    });
-    const ortFeeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
-    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', t.data as Float32Array, [...t.dims]);
-    process.stderr.write(`bench: ${net}: onnxruntime-node (${threads} threads)…\n`);
-    const onnxruntime = await time(() => session.run(ortFeeds), warmup, iterations);
-    await session.release();
-    rows.push({ model: `light_${net}`, kiln, onnxruntime, ratio: kiln.median / onnxruntime.median, buildMs });
+    try {
+      rows.push(await benchModel(corpus, net, threads, warmup, iterations));
+    } catch (e) {
+      // One model Kiln cannot run yet must not hide the other's numbers.
+      const error = e instanceof Error ? `${(e as { code?: string }).code ?? e.name}: ${e.message}` : String(e);
+      process.stderr.write(`bench: ${net}: failed: ${error}\n`);
+      errors.push({ model: `light_${net}`, error });
+    }
   }
+  report(rows, errors, { threads, warmup, iterations, json: values.json });
+  if (errors.length) process.exitCode = 1;
+}
 
-  if (values.json) {
-    console.log(JSON.stringify({ threads, iterations, warmup, results: rows }, null, 2));
+type Row = { model: string; kiln: Stats; onnxruntime: Stats; ratio: number; buildMs: number };
+
+async function benchModel(corpus: string, net: string, threads: number, warmup: number, iterations: number): Promise<Row> {
+  const path = join(corpus, 'light', `light_${net}.onnx`);
+  const feeds = lightInputs(readBytes(path));
+  process.stderr.write(`bench: ${net}: building Kiln plan…\n`);
+  const t0 = Date.now();
+  const model = await parseOnnx(path);
+  const plan = await Builder.build(model.network, { backend: 'cpu' });
+  const buildMs = Date.now() - t0;
+  const ctx = (await Engine.load(plan)).createContext({ numThreads: threads });
+  process.stderr.write(`bench: ${net}: Kiln (${threads} threads)…\n`);
+  const kiln = await time(() => ctx.run(feeds), warmup, iterations);
+
+  const session = await ort.InferenceSession.create(path, {
+    executionProviders: ['cpu'], logSeverityLevel: 3, intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
+  });
+  const ortFeeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
+  for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', t.data as Float32Array, [...t.dims]);
+  process.stderr.write(`bench: ${net}: onnxruntime-node (${threads} threads)…\n`);
+  const onnxruntime = await time(() => session.run(ortFeeds), warmup, iterations);
+  await session.release();
+  return { model: `light_${net}`, kiln, onnxruntime, ratio: kiln.median / onnxruntime.median, buildMs };
+}
+
+function report(rows: Row[], errors: Array<{ model: string; error: string }>, o: { threads: number; warmup: number; iterations: number; json: boolean }): void {
+  const { threads, warmup, iterations } = o;
+  if (o.json) {
+    console.log(JSON.stringify({ threads, iterations, warmup, results: rows, errors }, null, 2));
     return;
   }
   console.log(`Kiln CPU vs onnxruntime-node, batch 1, ${threads} thread(s), ${warmup} warm-up + ${iterations} timed runs`);
@@ -84,6 +103,7 @@ async function main(): Promise<void> {
   for (const r of rows) {
     console.log(`${r.model.padEnd(22)} ${r.kiln.median.toFixed(2).padStart(9)} ms ${r.onnxruntime.median.toFixed(2).padStart(9)} ms ${r.ratio.toFixed(2).padStart(9)}x   (${(r.buildMs / 1000).toFixed(1)} s)`);
   }
+  for (const e of errors) console.log(`${e.model.padEnd(22)} failed: ${e.error}`);
 }
 
 main().catch((e) => {

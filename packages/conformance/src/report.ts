@@ -65,7 +65,7 @@ export function primaryOps(results: readonly NodeTestResult[]): Map<string, stri
   return out;
 }
 
-export function writeReports(outDir: string, results: readonly NodeTestResult[], supportedOps: readonly string[], meta: { corpus: string; seconds: number }): SuiteSummary {
+export function writeReports(outDir: string, results: readonly NodeTestResult[], supportedOps: readonly string[], _meta: { corpus: string; seconds: number }): SuiteSummary {
   mkdirSync(outDir, { recursive: true });
   const sorted = [...results].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const tests: Record<string, NodeTestStatus> = {};
@@ -107,7 +107,6 @@ export function writeReports(outDir: string, results: readonly NodeTestResult[],
     `tensor of a dtype Kiln has): ${s.claimed}, of which ${s.claimedPass} pass (**${pct(s.claimedPassRate)}**).`,
     `Counting by ops alone (including tests of dtypes Kiln lacks, e.g. Cast to float8): ${s.opsClaimed}, of which ${s.opsClaimedPass} pass` +
       ` (${pct(s.opsClaimed ? s.opsClaimedPass / s.opsClaimed : 1)}).`,
-    `Run time: ${meta.seconds.toFixed(0)} s.`,
     '',
     '## Per op',
     '',
