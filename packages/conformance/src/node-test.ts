@@ -46,7 +46,9 @@ export function runNodeTest(dir: string): NodeTestResult {
   let summary: ModelSummary = { ops: [], topLevelOps: [], inputs: [], outputs: [] };
   let representable = true;
   const result = (status: NodeTestStatus, message?: string): NodeTestResult => ({
-    name, status, ops: summary.ops, topLevelOps: summary.topLevelOps, representable, ...(message ? { message } : {}), ms: Date.now() - started,
+    name, status, ops: summary.ops, topLevelOps: summary.topLevelOps, representable,
+    // Machine-independent report: the corpus location is replaced by the test's name.
+    ...(message ? { message: message.split(dir).join(name) } : {}), ms: Date.now() - started,
   });
   try {
     const modelPath = join(dir, 'model.onnx');
