@@ -11,6 +11,7 @@ import type { DecodedModel, OnnxNode } from './model';
 import { OpContext } from './ops/context';
 import { OPS } from './ops/index';
 import { decodeTensorProto } from './tensor-proto';
+import { tryFold } from './fold';
 import { errorMessage } from './errors';
 
 export interface ImportOptions {
@@ -184,6 +185,14 @@ class Importer {
     }
     if (poisoned) return poisonOutputs();
 
+    const folded = tryFold(node, this.opset, this.net, inputs);
+    if (folded) {
+      const t = this.net.addConstant(folded, node.outputs[0]);
+      this.sourceIds.add(t.id);
+      this.namedIds.add(t.id);
+      this.values.set(node.outputs[0]!, t);
+      return;
+    }
     const ctx = new OpContext(this.net, node, this.opset, inputs, this.layerName(label), this.options.baseDir);
     let results: Array<NetworkTensor | null>;
     try {

@@ -171,6 +171,38 @@ describe('errors from network construction', () => {
   });
 });
 
+describe('import-time folding of shape arithmetic', () => {
+  it('folds Shape/Gather/Unsqueeze/Concat/Neg/Range chains into constants, leaving dynamic shapes to layers', () => {
+    const bytes = makeModel({
+      opset: 13,
+      nodes: [
+        { op: 'Shape', inputs: ['x'], outputs: ['s'] },
+        { op: 'Gather', inputs: ['s', 'i'], outputs: ['c'], attrs: { axis: 0 } },
+        { op: 'Unsqueeze', inputs: ['c', 'ax0'], outputs: ['c1'] },
+        { op: 'Concat', inputs: ['c1', 'm1'], outputs: ['shape'], attrs: { axis: 0 } },
+        { op: 'Reshape', inputs: ['x', 'shape'], outputs: ['r'] },
+        { op: 'Size', inputs: ['s'], outputs: ['rank'] },
+        { op: 'Neg', inputs: ['one'], outputs: ['start'] },
+        { op: 'Range', inputs: ['start', 'rank', 'one'], outputs: ['axes'] },
+        { op: 'ReduceSum', inputs: ['r', 'axes'], outputs: ['y'], attrs: { keepdims: 0 } },
+        { op: 'Shape', inputs: ['d'], outputs: ['ds'] },
+        { op: 'Reshape', inputs: ['d', 'ds'], outputs: ['d2'] },
+      ],
+      inputs: [valueInfo('x', T.FLOAT, [2, 3, 4, 5]), valueInfo('d', T.FLOAT, ['n', 3])],
+      outputs: [y, valueInfo('d2', T.FLOAT, [])],
+      initializers: [int64Tensor('i', [], []), int64Tensor('ax0', [0]), int64Tensor('m1', [-1]), int64Tensor('one', [], [])].map((t, k) =>
+        k === 0 ? { ...t, int64Data: [1] } : k === 3 ? { ...t, int64Data: [1] } : t,
+      ),
+    });
+    const { fake } = parse(bytes);
+    // Only the reshape, the reduction, and the dynamic Shape → Reshape remain as layers.
+    expect(fake.types()).toEqual(['reshape', 'reduce', 'shape', 'reshape']);
+    const shape = fake.tensors[fake.layers[0]!.inputs[1]!]!;
+    expect(Array.from(new BigInt64Array(shape.data!.buffer))).toEqual([3n, -1n]);
+    expect(fake.layers[1]!.kind).toMatchObject({ axes: [-1, 0, 1, 2, 3], keepDims: false });
+  });
+});
+
 describe('per-opset rules', () => {
   it('Softmax before 13 coerces to 2-D unless the axis is last; from 13 it is one layer', () => {
     const old = parse(makeModel({ opset: 11, nodes: [{ op: 'Softmax', inputs: ['x'], outputs: ['y'] }], inputs: [x4], outputs: [y] })).fake;
