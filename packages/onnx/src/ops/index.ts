@@ -5,6 +5,7 @@ import { convOps } from './conv';
 import { elementwiseOps } from './elementwise';
 import { generatorOps } from './generators';
 import { indexingOps } from './indexing';
+import { lossOps } from './loss';
 import { mathOps } from './math';
 import { normalizationOps } from './normalization';
 import { resizeOps } from './resize';
@@ -24,6 +25,7 @@ export const OPS: OpTable = {
   ...generatorOps,
   ...resizeOps,
   ...windowOps,
+  ...lossOps,
 };
 
 /** The ONNX op types (default domain) Kiln maps, sorted. */
