@@ -96,7 +96,41 @@ function blocksize(ctx: OpContext): number {
   return b;
 }
 
+/**
+ * CenterCropPad-18: per axis, crop (centered, the extra element dropped at the end) or zero-pad (the extra
+ * at the end) to the target size: one Pad whose negative pads crop. With diff = target - dim, the begin
+ * pad is diff / 2 truncated toward zero (floor for pads, -floor(-diff/2) for crops) and the end pad the
+ * rest; for a run-time target the same arithmetic is built from layers (integer Div truncates).
+ */
+const centerCropPad: OpMapper = (ctx) => {
+  const x = ctx.input(0);
+  const rank = x.dims.length;
+  const axes = (ctx.attrs.ints('axes') ?? Array.from({ length: rank }, (_, i) => i)).map((a) => (a < 0 ? a + rank : a));
+  const dims = axes.map((a) => {
+    const d = x.dims[a];
+    if (d === undefined || a < 0) return ctx.invalid(`axis ${a} is out of range for rank ${rank}`);
+    if (d < 0) return ctx.unsupported(`axis ${a} has a dynamic size; CenterCropPad needs static dims`);
+    return d;
+  });
+  const shape = ctx.input(1);
+  const target = ctx.constValue(shape) ? ctx.constInts(1, 'shape')! : null;
+  let pads: NetworkTensor;
+  if (target) {
+    if (target.length !== axes.length) ctx.invalid(`shape has ${target.length} values for ${axes.length} axes`);
+    const begin = target.map((t, i) => Math.trunc((t - dims[i]!) / 2));
+    pads = ctx.int64s([...begin, ...target.map((t, i) => t - dims[i]! - begin[i]!)], 'pads');
+  } else {
+    const t = shape.dtype === 'int64' ? shape : ctx.net.addCast(shape, 'int64', { name: ctx.sub('shape_int64') });
+    const diff = ctx.net.addElementWise(t, ctx.int64s(dims, 'dims'), 'sub', { name: ctx.sub('diff') });
+    const begin = ctx.net.addElementWise(diff, ctx.scalar(2, 'int64', 'two'), 'div', { name: ctx.sub('begin') });
+    const end = ctx.net.addElementWise(diff, begin, 'sub', { name: ctx.sub('end') });
+    pads = ctx.net.addConcatenation([begin, end], { name: ctx.sub('pads'), axis: 0 });
+  }
+  return [ctx.net.addPad(x, pads, { ...ctx.main, mode: 'constant', axes: ctx.int64s(axes, 'axes') })];
+};
+
 export const shapeOps: OpTable = {
+  CenterCropPad: centerCropPad,
   Reshape: reshape,
   Flatten: (ctx) => [ctx.net.addFlatten(ctx.input(0), { ...ctx.main, axis: ctx.attrs.int('axis', 1) })],
   Squeeze: (ctx) => {
