@@ -241,7 +241,7 @@ pub fn deconv_geometry(
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResizePlan {
     /// Scale per axis (output / input in coordinate terms); 1 for axes not resized.
-    pub scales: Vec<f32>,
+    pub scales: Vec<f64>,
     /// Output dims (-1 unknown).
     pub out: Vec<i64>,
 }
@@ -271,7 +271,7 @@ pub fn resize_plan(
                 if !(sc[j] > 0.0) || !sc[j].is_finite() {
                     kiln_bail!(InvalidValue, "resize scale {} on axis {} must be a positive finite number", sc[j], a);
                 }
-                plan.scales[a] = sc[j];
+                plan.scales[a] = sc[j] as f64;
                 // Resize-19: output = floor(input * scale); computed in f64 so 0.6 * 5 stays 3.
                 plan.out[a] = if input[a] < 0 { -1 } else { ((input[a] as f64) * (sc[j] as f64) + 1e-9).floor() as i64 };
             }
@@ -287,7 +287,7 @@ pub fn resize_plan(
                 for (j, &a) in axes.iter().enumerate() {
                     plan.out[a] = sz[j];
                     if input[a] > 0 {
-                        plan.scales[a] = sz[j] as f32 / input[a] as f32;
+                        plan.scales[a] = sz[j] as f64 / input[a] as f64;
                     }
                 }
             } else {
@@ -305,7 +305,7 @@ pub fn resize_plan(
                 };
                 let scale = if scale.is_finite() { scale } else { 1.0 };
                 for &a in &axes {
-                    plan.scales[a] = scale as f32;
+                    plan.scales[a] = scale;
                     plan.out[a] = ((input[a] as f64) * scale).round_ties_even() as i64;
                 }
             }
