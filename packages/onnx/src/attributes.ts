@@ -40,7 +40,7 @@ export class Attributes {
     const a = this.get(name);
     if (!a) return def;
     if (a.type === T.INT || has(a, 'i')) return toClampedNumber(a.i ?? 0, `attribute '${name}'`);
-    if (a.type === 0 || a.type === undefined) return toClampedNumber(0, name);
+    if (a.type === 0 || a.type === undefined) return 0; // type unset and no value: proto3 default
     throw new InvalidNodeError(`attribute '${name}' must be an INT`);
   }
 

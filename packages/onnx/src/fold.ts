@@ -123,7 +123,9 @@ function foldOne(node: OnnxNode, opset: number, net: Network, inputs: (NetworkTe
     case 'Cast': {
       const v = known(net, x);
       const to = dtypeFromOnnx(intAttr(node, 'to', 0));
-      return v && to && INT.has(to) && to === 'int64' ? { ...v, dtype: to } : v && to === 'int32' && v.values.every((n) => n === (n | 0)) ? { ...v, dtype: to } : null;
+      if (!v || !to || !INT.has(to)) return null;
+      // int32 targets wrap in ONNX; only values that fit are folded (the rest is left to the Cast layer).
+      return to === 'int64' || v.values.every((n) => n === (n | 0)) ? { ...v, dtype: to } : null;
     }
     case 'Add': case 'Sub': case 'Mul': case 'Div': {
       const a = known(net, x), b = known(net, inputs[1] ?? null);

@@ -120,4 +120,3 @@ export const mathOps: OpTable = {
   TopK: topK,
 };
 
-export type { OpContext };
