@@ -27,6 +27,7 @@ export const E2E_TESTS = (process.env.KILN_E2E_TESTS?.split(',') ?? [
   'test_gather_0', 'test_layer_normalization_4d_axis1', 'test_matmul_4d', 'test_where_example', 'test_cast_FLOAT_to_INT32',
   'test_sce_mean_weight_ii', 'test_nllloss_NCd1d2_with_weight_reduction_mean', 'test_hannwindow', 'test_compress_0', 'test_swish',
   'test_layer_normalization_4d_axis_negative_1_expanded', 'test_reduce_sum_default_axes_keepdims_example',
+  'test_reduce_sum_do_not_keepdims_example', 'test_reduce_log_sum_exp_negative_axes_keepdims_random', 'test_reduce_l2_keep_dims_example',
 ]).filter((t) => fs.existsSync(path.join(CORPUS, t, 'model.onnx')));
 
 function close(actual: ArrayLike<number | bigint>, expected: ArrayLike<number | bigint>): string | null {

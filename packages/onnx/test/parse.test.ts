@@ -287,6 +287,21 @@ describe('per-opset rules', () => {
     expect(pad2.layers[0]!.inputs[2]).toBeNull();
   });
 
+  it('Reduce with run-time axes composes per-axis reductions; an empty input is reported unsupported', () => {
+    const f = parse(makeModel({
+      opset: 18, nodes: [{ op: 'ReduceL2', inputs: ['x', 'axes'], outputs: ['y'], attrs: { keepdims: 0 } }],
+      inputs: [x4, valueInfo('axes', T.INT64, [2])], outputs: [y],
+    })).fake;
+    const types = f.types();
+    expect(types.filter((t) => t === 'reduce').length).toBe(1 + 4); // the listed-axes mask + one per axis
+    expect(types.slice(-3)).toEqual(['shape', 'gather', 'reshape']);
+    expect(types).toContain('topK');
+    expect(() => parse(makeModel({
+      opset: 18, nodes: [{ op: 'ReduceSum', inputs: ['x', 'axes'], outputs: ['y'] }],
+      inputs: [valueInfo('x', T.FLOAT, [2, 0, 3]), valueInfo('axes', T.INT64, [1])], outputs: [y],
+    }))).toThrow(/empty input/);
+  });
+
   it('Unsqueeze-13 axes must be a build-time constant', () => {
     let e: OnnxError | undefined;
     try {

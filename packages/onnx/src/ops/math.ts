@@ -1,6 +1,7 @@
 /** MatMul/Gemm, reductions, softmax family, ArgMax/ArgMin, CumSum, TopK. */
 import type { NetworkTensor, ReduceOp, SoftmaxKind } from '@kiln/core';
 import type { OpContext, OpMapper, OpTable } from './context';
+import { reduceDynamicAxes } from './reduce-dynamic';
 
 /** Gemm: Y = alpha · op(A) · op(B) + beta · C, with C broadcast (unidirectionally) to Y. */
 const gemm: OpMapper = (ctx) => {
@@ -38,13 +39,16 @@ function axesInput(ctx: OpContext): number[] | null {
 function reduce(onnxOp: string, op: ReduceOp): OpMapper {
   const axesAsInput = onnxOp === 'ReduceSum' ? 13 : 18;
   return (ctx) => {
+    const keepDims = ctx.attrs.int('keepdims', 1) !== 0;
+    const runtime = ctx.opset >= axesAsInput ? ctx.optInput(1) : null;
+    if (runtime && !ctx.constValue(runtime) && !runtime.dims.includes(0)) return [reduceDynamicAxes(ctx, op, runtime, keepDims)];
     const axes = ctx.opset >= axesAsInput ? axesInput(ctx) : (ctx.attrs.ints('axes') ?? null);
     const noop = ctx.opset >= axesAsInput && ctx.attrs.int('noop_with_empty_axes', 0) === 1;
     return [
       ctx.net.addReduce(ctx.input(0), op, {
         ...ctx.main,
         axes: axes && axes.length > 0 ? axes : null,
-        keepDims: ctx.attrs.int('keepdims', 1) !== 0,
+        keepDims,
         noopWithEmptyAxes: noop,
       }),
     ];
