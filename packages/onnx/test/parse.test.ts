@@ -302,15 +302,18 @@ describe('per-opset rules', () => {
     }))).toThrow(/empty input/);
   });
 
-  it('Unsqueeze-13 axes must be a build-time constant', () => {
+  it('Unsqueeze-13 with run-time axes reshapes to a computed shape; axes of unknown length are unsupported', () => {
+    const f = parse(makeModel({ opset: 13, nodes: [{ op: 'Unsqueeze', inputs: ['x', 'ax'], outputs: ['y'] }], inputs: [x4, valueInfo('ax', T.INT64, [1])], outputs: [y] })).fake;
+    expect(f.types().slice(-2)).toEqual(['select', 'reshape']);
+    expect(f.layers.at(-1)!.kind).toEqual({ type: 'reshape', allowZero: true });
     let e: OnnxError | undefined;
     try {
-      parse(makeModel({ opset: 13, nodes: [{ op: 'Unsqueeze', inputs: ['x', 'ax'], outputs: ['y'] }], inputs: [x4, valueInfo('ax', T.INT64, [1])], outputs: [y] }));
+      parse(makeModel({ opset: 13, nodes: [{ op: 'Unsqueeze', inputs: ['x', 'ax'], outputs: ['y'] }], inputs: [x4, valueInfo('ax', T.INT64, ['k'])], outputs: [y] }));
     } catch (err) {
       e = err as OnnxError;
     }
     expect(e?.code).toBe('KILN_E_ONNX_UNSUPPORTED');
-    expect(e?.nodes[0]?.reason).toMatch(/build-time constant/);
+    expect(e?.nodes[0]?.reason).toMatch(/static length/);
   });
 
   it('Dropout becomes identity, with an all-true mask when asked', () => {

@@ -2,6 +2,7 @@
 import type { NetworkTensor, PadMode } from '@kiln/core';
 import { dtypeFromOnnx, onnxTypeName } from '../dtypes';
 import type { OpContext, OpMapper, OpTable } from './context';
+import { squeezeDynamicAxes, unsqueezeDynamicAxes } from './reduce-dynamic';
 
 const reshape: OpMapper = (ctx) => {
   // Reshape-1 took the shape as an attribute; from 5 it is an input.
@@ -134,10 +135,14 @@ export const shapeOps: OpTable = {
   Reshape: reshape,
   Flatten: (ctx) => [ctx.net.addFlatten(ctx.input(0), { ...ctx.main, axis: ctx.attrs.int('axis', 1) })],
   Squeeze: (ctx) => {
+    const runtime = ctx.opset >= 13 ? ctx.optInput(1) : null;
+    if (runtime && !ctx.constValue(runtime)) return [squeezeDynamicAxes(ctx, runtime)];
     const axes = axesOf(ctx);
     return [ctx.net.addSqueeze(ctx.input(0), axes && axes.length > 0 ? axes : null, ctx.main)];
   },
   Unsqueeze: (ctx) => {
+    const runtime = ctx.opset >= 13 ? ctx.optInput(1) : null;
+    if (runtime && !ctx.constValue(runtime)) return [unsqueezeDynamicAxes(ctx, runtime)];
     const axes = axesOf(ctx);
     if (!axes || axes.length === 0) return ctx.invalid('Unsqueeze needs axes');
     return [ctx.net.addUnsqueeze(ctx.input(0), axes, ctx.main)];
