@@ -165,6 +165,14 @@ fn pointwise_chain_matches_unfused() {
     let o = run1(LayerKind::PointwiseChain { steps }, &[&x, &bias, &two]);
     // relu(x + bias) then 2 - acc.
     assert_eq!(o.data, TensorData::F32(vec![2., -1., -5., -3., 2., -14.]));
+    // Operand 0 is the chain's original input: x * sigmoid(x).
+    let steps = vec![
+        PointwiseStep::Activation { activation: ActivationKind::Sigmoid },
+        PointwiseStep::Binary { op: ElementWiseOp::Mul, operand: 0, swapped: false },
+    ];
+    let o = run1(LayerKind::PointwiseChain { steps }, &[&f32t(&[1], &[2.0])]);
+    let TensorData::F32(v) = o.data else { panic!() };
+    assert!((v[0] - 2.0 / (1.0 + (-2.0f32).exp())).abs() < 1e-6);
     // Large enough to take the parallel path.
     let n = 300_000;
     let big = f32t(&[n / 3, 3], &(0..n).map(|i| i as f32 - 1000.0).collect::<Vec<_>>());

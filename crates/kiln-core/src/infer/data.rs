@@ -93,3 +93,69 @@ pub(crate) fn known_len(x: &InferInput) -> Option<usize> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::ElementWiseOp;
+    use crate::tensor::Tensor;
+
+    fn inp(dtype: DType, dims: &[i64]) -> Option<InferInput<'static>> {
+        Some(InferInput { info: TensorInfo::new(dtype, dims.to_vec()), value: None })
+    }
+
+    #[test]
+    fn unknown_dims_propagate() {
+        let k = LayerKind::ElementWise { op: ElementWiseOp::Add };
+        let o = infer(&k, &[inp(DType::Float32, &[-1, 3]), inp(DType::Float32, &[1, 3])]).unwrap();
+        assert_eq!(o[0].dims, vec![-1, 3]);
+        let o = infer(&k, &[inp(DType::Float32, &[-1, 1]), inp(DType::Float32, &[4, 5])]).unwrap();
+        assert_eq!(o[0].dims, vec![4, 5]);
+        let e = infer(&k, &[inp(DType::Float32, &[2, 3]), inp(DType::Float32, &[4])]).unwrap_err();
+        assert_eq!(e.message, "cannot broadcast [2, 3] with [4]: dimension 1 is 3 vs 4 (dims must match or one must be 1)");
+        let e = infer(&k, &[inp(DType::Float32, &[2]), inp(DType::Int64, &[2])]).unwrap_err();
+        assert_eq!(e.code, crate::ErrorCode::UnsupportedDtype);
+        let cmp = LayerKind::ElementWise { op: ElementWiseOp::Less };
+        assert_eq!(infer(&cmp, &[inp(DType::Int32, &[2]), inp(DType::Int32, &[])]).unwrap()[0].dtype, DType::Bool);
+    }
+
+    #[test]
+    fn value_dependent_shapes() {
+        let x = inp(DType::Float32, &[-1, 6]);
+        let o = infer(&LayerKind::Reshape { allow_zero: false }, &[x.clone(), inp(DType::Int64, &[3])]).unwrap();
+        assert_eq!(o[0].dims, vec![-1, -1, -1]);
+        let shape = Tensor::from_i64(vec![2], vec![0, -1]).unwrap();
+        let s = Some(InferInput { info: TensorInfo::new(DType::Int64, vec![2]), value: Some(&shape) });
+        let o = infer(&LayerKind::Reshape { allow_zero: false }, &[x.clone(), s]).unwrap();
+        assert_eq!(o[0].dims, vec![-1, -1]);
+        let known = inp(DType::Float32, &[4, 6]);
+        let s = Some(InferInput { info: TensorInfo::new(DType::Int64, vec![2]), value: Some(&shape) });
+        assert_eq!(infer(&LayerKind::Reshape { allow_zero: false }, &[known, s]).unwrap()[0].dims, vec![4, 6]);
+        assert_eq!(infer(&LayerKind::NonZero, &[x.clone()]).unwrap()[0].dims, vec![2, -1]);
+        let r = infer(&LayerKind::Range, &[inp(DType::Int64, &[]), inp(DType::Int64, &[]), inp(DType::Int64, &[])]).unwrap();
+        assert_eq!(r[0].dims, vec![-1]);
+        let st = Tensor::from_i64(vec![1], vec![1]).unwrap();
+        let en = Tensor::from_i64(vec![1], vec![i64::MAX]).unwrap();
+        let ax = Tensor::from_i64(vec![1], vec![1]).unwrap();
+        let v = |t: &'static Tensor| Some(InferInput { info: TensorInfo::new(DType::Int64, vec![1]), value: Some(t) });
+        let (st, en, ax): (&'static Tensor, &'static Tensor, &'static Tensor) =
+            (Box::leak(Box::new(st)), Box::leak(Box::new(en)), Box::leak(Box::new(ax)));
+        let o = infer(&LayerKind::Slice, &[x, v(st), v(en), v(ax)]).unwrap();
+        assert_eq!(o[0].dims, vec![-1, 5]);
+    }
+
+    #[test]
+    fn param_helpers() {
+        assert_eq!(split_sizes(7, 3, None).unwrap(), vec![3, 3, 1]);
+        assert_eq!(split_sizes(6, 3, None).unwrap(), vec![2, 2, 2]);
+        assert!(split_sizes(6, 2, Some(&[2, 3])).is_err());
+        assert_eq!(slice_axis(10, -1, i64::MIN, -3).unwrap(), SliceAxis { start: 9, step: -3, len: 4 });
+        assert_eq!(slice_axis(10, 0, i64::MAX, 1).unwrap().len, 10);
+        assert_eq!(range_len_i64(10, 4, -3).unwrap(), 2);
+        assert_eq!(shape_bounds(3, Some(-10), Some(10)), (0, 3));
+        assert_eq!(reshape_dims(&[2, 3, 4], &[0, -1], false).unwrap(), vec![2, 12]);
+        assert_eq!(reshape_dims(&[0, 3], &[0, 3], true).unwrap(), vec![0, 3]);
+        assert!(reshape_dims(&[2, 3], &[-1, -1], false).is_err());
+        assert_eq!(unsqueeze_axes(&[-1, 0], 1).unwrap(), vec![0, 2]);
+    }
+}

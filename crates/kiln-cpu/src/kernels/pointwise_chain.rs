@@ -32,7 +32,7 @@ pub fn run(steps: &[PointwiseStep], inputs: &[Option<&Tensor>], out: &mut Tensor
     let mut used = vec![0usize];
     for (i, s) in steps.iter().enumerate() {
         if let PointwiseStep::Binary { operand, .. } = s {
-            if *operand == 0 || inputs.get(*operand).copied().flatten().is_none() {
+            if inputs.get(*operand).copied().flatten().is_none() {
                 kiln_bail!(InvalidNetwork, "pointwise chain step {i} refers to missing input {operand}");
             }
             if !used.contains(operand) {

@@ -143,7 +143,8 @@ pub fn infer_cast(to: DType, inputs: &[Option<InferInput>]) -> Result<Vec<Tensor
     Ok(vec![TensorInfo::new(to, x.info.dims.clone())])
 }
 
-/// A chain computes in f32 on a float input 0; operands broadcast against everything.
+/// A chain computes in f32 on a float input 0; operands broadcast against everything. Operand 0
+/// (the chain's original input) is allowed, e.g. `x * sigmoid(x)`.
 pub fn infer_chain(steps: &[PointwiseStep], inputs: &[Option<InferInput>]) -> Result<Vec<TensorInfo>> {
     let x = input(inputs, 0, "x")?;
     if !x.info.dtype.is_float() {
@@ -152,9 +153,6 @@ pub fn infer_chain(steps: &[PointwiseStep], inputs: &[Option<InferInput>]) -> Re
     let mut dims = x.info.dims.clone();
     for (i, step) in steps.iter().enumerate() {
         if let PointwiseStep::Binary { operand, .. } = step {
-            if *operand == 0 {
-                kiln_bail!(InvalidNetwork, "pointwise chain step {i} uses input 0 (the chain value) as an operand");
-            }
             let Some(o) = optional(inputs, *operand) else {
                 kiln_bail!(InvalidNetwork, "pointwise chain step {i} refers to missing input {operand}");
             };
