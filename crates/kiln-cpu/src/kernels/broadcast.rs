@@ -49,6 +49,17 @@ impl Broadcast {
         if kept.is_empty() {
             kept.push((1, vec![false; inputs.len()]));
         }
+        // A huge innermost block would leave nothing to parallelise over rows: split it into
+        // [n / b, b] when a power-of-two block divides it (the split keeps every stride valid).
+        if let Some((n, flags)) = kept.last().cloned() {
+            if n > super::data_elem::PAR_THRESHOLD {
+                if let Some(b) = [16384usize, 8192, 4096, 2048, 1024].into_iter().find(|b| n % b == 0) {
+                    kept.pop();
+                    kept.push((n / b, flags.clone()));
+                    kept.push((b, flags));
+                }
+            }
+        }
         let dims: Vec<usize> = kept.iter().map(|(n, _)| *n).collect();
         let mut strides = vec![vec![0usize; dims.len()]; inputs.len()];
         for k in 0..inputs.len() {
@@ -136,6 +147,14 @@ mod tests {
         assert_eq!(seen[4], (4, vec![16, 1]));
         let s = Broadcast::new(&[&[2, 3], &[2, 3]], &[2, 3]).unwrap();
         assert_eq!((s.rows, s.inner), (1, 6));
+        let big = Broadcast::new(&[&[1 << 20], &[1]], &[1 << 20]).unwrap();
+        assert_eq!((big.rows, big.inner, big.inner_step.clone()), (64, 16384, vec![1, 0]));
+        let mut n = 0;
+        big.for_rows(0, big.rows, |r, o| {
+            assert_eq!(o, &[r * 16384, 0]);
+            n += 1;
+        });
+        assert_eq!(n, 64);
         assert!(Broadcast::new(&[&[2]], &[3]).is_err());
     }
 }

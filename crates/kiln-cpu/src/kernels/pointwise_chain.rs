@@ -9,7 +9,7 @@ use half::f16;
 use kiln_core::dtype::DType;
 use kiln_core::error::Result;
 use kiln_core::kiln_bail;
-use kiln_core::layer::PointwiseStep;
+use kiln_core::layer::{ActivationKind, ElementWiseOp, PointwiseStep};
 use kiln_core::tensor::{Tensor, TensorData};
 use std::borrow::Cow;
 
@@ -20,6 +20,37 @@ fn as_f32(t: &Tensor) -> Cow<'_, [f32]> {
     match &t.data {
         TensorData::F32(v) => Cow::Borrowed(v.as_slice()),
         d => Cow::Owned(d.to_f64_vec().into_iter().map(|v| v as f32).collect()),
+    }
+}
+
+/// A binary step's operand over one block: contiguous values or one repeated value.
+#[derive(Clone, Copy)]
+enum Operand<'a> {
+    Block(&'a [f32]),
+    Scalar(f32),
+}
+
+#[inline(always)]
+fn apply(acc: &mut [f32], operand: Operand, f: impl Fn(f32, f32) -> f32) {
+    match operand {
+        Operand::Block(src) => acc.iter_mut().zip(src).for_each(|(v, &o)| *v = f(*v, o)),
+        Operand::Scalar(o) => acc.iter_mut().for_each(|v| *v = f(*v, o)),
+    }
+}
+
+/// `acc = acc op operand` (or `operand op acc`), with the common ops monomorphised so the loop
+/// has no per-element branch on the op.
+fn binary_step(op: ElementWiseOp, swapped: bool, acc: &mut [f32], operand: Operand) {
+    use ElementWiseOp::*;
+    match (op, swapped) {
+        (Add, _) => apply(acc, operand, |a, o| a + o),
+        (Mul, _) => apply(acc, operand, |a, o| a * o),
+        (Sub, false) => apply(acc, operand, |a, o| a - o),
+        (Sub, true) => apply(acc, operand, |a, o| o - a),
+        (Div, false) => apply(acc, operand, |a, o| a / o),
+        (Div, true) => apply(acc, operand, |a, o| o / a),
+        (_, false) => apply(acc, operand, |a, o| binary_f32(op, a, o)),
+        (_, true) => apply(acc, operand, |a, o| binary_f32(op, o, a)),
     }
 }
 
@@ -71,19 +102,19 @@ pub fn run(steps: &[PointwiseStep], inputs: &[Option<&Tensor>], out: &mut Tensor
                 load(0, acc);
                 for (s, step) in steps.iter().enumerate() {
                     match step {
+                        PointwiseStep::Activation { activation: ActivationKind::Relu } => {
+                            acc.iter_mut().for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v })
+                        }
                         PointwiseStep::Activation { activation: a } => acc.iter_mut().for_each(|v| *v = activation(a, *v)),
                         PointwiseStep::Unary { op } => acc.iter_mut().for_each(|v| *v = unary_float(*op, *v)),
                         PointwiseStep::Binary { op, swapped, .. } => {
                             let k = slot[s];
-                            let (op, sw) = (*op, *swapped);
-                            let apply = |v: &mut f32, o: f32| *v = if sw { binary_f32(op, o, *v) } else { binary_f32(op, *v, o) };
-                            if bc.inner_step[k] == 1 {
-                                let src = &values[k][offs[k] + j0..offs[k] + j0 + n];
-                                acc.iter_mut().zip(src).for_each(|(v, &o)| apply(v, o));
+                            let operand = if bc.inner_step[k] == 1 {
+                                Operand::Block(&values[k][offs[k] + j0..offs[k] + j0 + n])
                             } else {
-                                let o = values[k][offs[k]];
-                                acc.iter_mut().for_each(|v| apply(v, o));
-                            }
+                                Operand::Scalar(values[k][offs[k]])
+                            };
+                            binary_step(*op, *swapped, acc, operand);
                         }
                     }
                 }
