@@ -19,7 +19,17 @@ pub struct NativeEngine {
 /// another backend fails with that backend's own reason (e.g. CUDA unavailable) rather than a format error.
 fn load(bytes: &[u8]) -> kiln_core::Result<NativeEngine> {
     let header = kiln_core::plan::read_header(bytes)?;
-    match resolve_backend(&header.backend).map_err(|e| e.context(format!("this plan was built for the '{}' backend", header.backend)))? {
+    let backend = resolve_backend(&header.backend).map_err(|e| match e.code {
+        // Keep the backend's own reason first (it is the contract's wording) and say what the plan was for.
+        ErrorCode::BackendUnavailable if header.backend == "cuda" => {
+            KilnError::new(e.code, format!("{} (this plan was built for CUDA on '{}')", e.message, header.device))
+        }
+        _ => KilnError::new(
+            ErrorCode::PlanMismatch,
+            format!("this plan was built for the '{}' backend, which this build of Kiln does not know; it runs cpu plans", header.backend),
+        ),
+    })?;
+    match backend {
         Backend::Cpu => {
             let engine = CpuEngine::load(bytes)?;
             let info_json = serde_json::to_string(engine.info())
