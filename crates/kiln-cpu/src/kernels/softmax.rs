@@ -85,11 +85,12 @@ pub fn softmax_block<T: KFloat>(sk: SoftmaxKind, src: &[T], dst: &mut [T], len: 
                     }
                 }
             } else {
-                let lse: Vec<T> = sum.iter().zip(&mx).map(|(&s, &m)| m + s.ln()).collect();
+                // (x - max) - ln Σ: subtracting max first keeps precision for large inputs.
+                let ls: Vec<T> = sum.iter().map(|&s| s.ln()).collect();
                 for r in 0..len {
                     let row = r * inner..(r + 1) * inner;
-                    for ((d, &v), &l) in dst[row.clone()].iter_mut().zip(&src[row]).zip(&lse) {
-                        *d = v - l;
+                    for (((d, &v), &l), &m) in dst[row.clone()].iter_mut().zip(&src[row]).zip(&ls).zip(&mx) {
+                        *d = (v - m) - l;
                     }
                 }
             }
