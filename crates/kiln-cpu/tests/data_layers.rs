@@ -374,3 +374,21 @@ fn generators_and_misc() {
     let e = run1(LayerKind::EyeLike { k: 1, dtype: Some(DType::Float32) }, &[&i64t(&[2, 3], &[0; 6])]);
     assert_eq!(e.data, TensorData::F32(vec![0., 1., 0., 0., 0., 1.]));
 }
+
+#[test]
+fn transpose_tiled_and_large() {
+    // NCHW -> NHWC and back on a tensor big enough for the tiled path.
+    let (n, c, h, w) = (2usize, 37usize, 19usize, 41usize);
+    let x = i64t(&[n, c, h, w], &(0..(n * c * h * w) as i64).collect::<Vec<_>>());
+    let nhwc = run1(LayerKind::Transpose { perm: vec![0, 2, 3, 1] }, &[&x]);
+    let TensorData::I64(v) = &nhwc.data else { panic!() };
+    for (ni, ci, hi, wi) in [(0, 0, 0, 0), (1, 36, 18, 40), (1, 5, 7, 9), (0, 20, 3, 33)] {
+        assert_eq!(v[((ni * h + hi) * w + wi) * c + ci], (((ni * c + ci) * h + hi) * w + wi) as i64);
+    }
+    let back = run1(LayerKind::Transpose { perm: vec![0, 3, 1, 2] }, &[&nhwc]);
+    assert_eq!(back, x);
+    let m = f32t(&[300, 500], &(0..150_000).map(|v| v as f32).collect::<Vec<_>>());
+    let mt = run1(LayerKind::Transpose { perm: vec![] }, &[&m]);
+    let TensorData::F32(v) = &mt.data else { panic!() };
+    assert_eq!(v[7 * 300 + 11], (11 * 500 + 7) as f32);
+}

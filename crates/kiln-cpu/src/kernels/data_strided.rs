@@ -47,6 +47,14 @@ pub fn strided_copy<T: Copy + Send + Sync>(src: &[T], base: isize, dims: &[usize
     }
     let last = cd.len() - 1;
     let (inner, is) = (cd[last], cs[last]);
+    // Transposes that move the source's contiguous axis away from the end read with a large
+    // stride; copying in square tiles keeps both sides in cache.
+    if is != 1 && is != 0 && inner >= 8 {
+        if let Some(k) = (0..last).find(|&a| cs[a] == 1 && cd[a] >= 8) {
+            tiled_copy(src, base, &cd, &cs, k, dst);
+            return Ok(());
+        }
+    }
     let outer_dims = &cd[..last];
     let outer_strides = &cs[..last];
     let rows: usize = outer_dims.iter().product();
@@ -82,6 +90,43 @@ pub fn strided_copy<T: Copy + Send + Sync>(src: &[T], base: isize, dims: &[usize
         }
     });
     Ok(())
+}
+
+/// Copies with axis `k` (source stride 1) and the last axis (destination stride 1) walked in
+/// TILE × TILE blocks. Offsets were bounds-checked by the caller.
+fn tiled_copy<T: Copy>(src: &[T], base: isize, cd: &[usize], cs: &[isize], k: usize, dst: &mut [T]) {
+    const TILE: usize = 32;
+    let last = cd.len() - 1;
+    let inner = cd[last];
+    let is = cs[last];
+    let dst_st = kiln_core::tensor::strides(cd);
+    let others: Vec<usize> = (0..last).filter(|&a| a != k).collect();
+    let n_other: usize = others.iter().map(|&a| cd[a]).product();
+    let mut idx = vec![0usize; others.len()];
+    for _ in 0..n_other {
+        let s0: isize = base + others.iter().zip(&idx).map(|(&a, &i)| i as isize * cs[a]).sum::<isize>();
+        let d0: usize = others.iter().zip(&idx).map(|(&a, &i)| i * dst_st[a]).sum();
+        for kb in (0..cd[k]).step_by(TILE) {
+            for jb in (0..inner).step_by(TILE) {
+                for kk in kb..(kb + TILE).min(cd[k]) {
+                    let srow = s0 + kk as isize;
+                    let drow = d0 + kk * dst_st[k];
+                    for j in jb..(jb + TILE).min(inner) {
+                        dst[drow + j] = src[(srow + j as isize * is) as usize];
+                    }
+                }
+            }
+        }
+        let mut d = others.len();
+        while d > 0 {
+            d -= 1;
+            idx[d] += 1;
+            if idx[d] < cd[others[d]] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
 }
 
 /// Row-major strides as isize.
