@@ -440,3 +440,78 @@ pub fn reduced_dims(dims: &[i64], axes: &[usize], keep_dims: bool) -> Vec<i64> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::{KeepAspectRatioPolicy, PaddingMode};
+    use crate::tensor::Tensor;
+
+    fn inp(dtype: DType, dims: &[i64]) -> Option<InferInput<'static>> {
+        Some(InferInput { info: TensorInfo::new(dtype, dims.to_vec()), value: None })
+    }
+
+    fn conv(groups: usize) -> LayerKind {
+        LayerKind::Convolution { strides: vec![2, 2], pads: vec![1, 1, 1, 1], dilations: vec![], groups, padding_mode: PaddingMode::Explicit, activation: None }
+    }
+
+    #[test]
+    fn conv_unknown_dims_propagate() {
+        let r = infer(&conv(1), &[inp(DType::Float32, &[-1, 3, 224, -1]), inp(DType::Float32, &[64, 3, 7, 7])]).unwrap();
+        assert_eq!(r[0].dims, vec![-1, 64, 110, -1]);
+    }
+
+    #[test]
+    fn conv_channel_mismatch_is_coded() {
+        let e = infer(&conv(1), &[inp(DType::Float32, &[1, 3, 8, 8]), inp(DType::Float32, &[8, 4, 3, 3])]).unwrap_err();
+        assert_eq!(e.code, crate::ErrorCode::ShapeMismatch);
+        assert!(e.message.contains("3 channels"), "{}", e.message);
+        let e = infer(&conv(3), &[inp(DType::Float32, &[1, 6, 8, 8]), inp(DType::Float32, &[8, 2, 3, 3])]).unwrap_err();
+        assert_eq!(e.code, crate::ErrorCode::ShapeMismatch);
+    }
+
+    #[test]
+    fn resize_and_topk_with_unknown_values() {
+        let kind = LayerKind::Resize {
+            mode: crate::layer::ResizeMode::Nearest,
+            coordinate_transform: crate::layer::CoordinateTransform::Asymmetric,
+            nearest_mode: crate::layer::NearestMode::Floor,
+            cubic_coeff_a: -0.75,
+            exclude_outside: false,
+            extrapolation_value: 0.0,
+            antialias: false,
+            axes: Some(vec![2, 3]),
+            keep_aspect_ratio_policy: KeepAspectRatioPolicy::Stretch,
+        };
+        let r = infer(&kind, &[inp(DType::Float32, &[1, 3, 10, 10]), None, inp(DType::Float32, &[2])]).unwrap();
+        assert_eq!(r[0].dims, vec![1, 3, -1, -1]);
+        let s = Tensor::from_f32(vec![2], vec![2.0, 0.5]).unwrap();
+        let known = [inp(DType::Float32, &[1, 3, 10, 10]), None, Some(InferInput { info: TensorInfo::new(DType::Float32, vec![2]), value: Some(&s) })];
+        assert_eq!(infer(&kind, &known).unwrap()[0].dims, vec![1, 3, 20, 5]);
+        let topk = LayerKind::TopK { axis: -1, largest: true, sorted: true };
+        let r = infer(&topk, &[inp(DType::Float32, &[2, 9]), inp(DType::Int64, &[1])]).unwrap();
+        assert_eq!(r[0].dims, vec![2, -1]);
+        assert_eq!(r[1].dtype, DType::Int64);
+    }
+
+    #[test]
+    fn matmul_and_reduce_dims() {
+        assert_eq!(matmul_dims(&[2, 1, 3, 4], &[5, 4, 6], false, false).unwrap(), vec![2, 5, 3, 6]);
+        assert_eq!(matmul_dims(&[4], &[4], false, false).unwrap(), Vec::<i64>::new());
+        assert_eq!(matmul_dims(&[4, 3], &[5, 4], true, true).unwrap(), vec![3, 5]);
+        assert!(matmul_dims(&[2, 3], &[4, 5], false, false).is_err());
+        let red = LayerKind::Reduce { op: crate::layer::ReduceOp::Sum, axes: Some(vec![-1, 0]), keep_dims: false, noop_with_empty_axes: false };
+        assert_eq!(infer(&red, &[inp(DType::Float32, &[2, -1, 4])]).unwrap()[0].dims, vec![-1]);
+        let pool = LayerKind::Pooling {
+            pooling: PoolingKind::Max,
+            global: false,
+            kernel_shape: vec![3, 3],
+            strides: vec![2, 2],
+            pads: vec![1, 1, 1, 1],
+            dilations: vec![],
+            ceil_mode: false,
+            padding_mode: PaddingMode::Explicit,
+        };
+        assert_eq!(infer(&pool, &[inp(DType::Float32, &[1, 64, 112, 112])]).unwrap()[0].dims, vec![1, 64, 56, 56]);
+    }
+}
