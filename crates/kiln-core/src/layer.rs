@@ -375,6 +375,25 @@ pub enum LayerKind {
     DepthToSpace { block_size: usize, mode: DepthToSpaceMode },
     SpaceToDepth { block_size: usize },
     Identity,
+    /// ONNX QuantizeLinear (opsets 10/13/19/21, int8/uint8 outputs). Inputs: x (float32/float16/int32),
+    /// y_scale (float32/float16; scalar or [1] = per-tensor, 1-D of length dims[axis] = per-axis),
+    /// y_zero_point? (int8/uint8, the scale's shape; absent = uint8 zero). Output dtype = the zero
+    /// point's (uint8 without one): saturate(round_half_even(x / scale) + zero_point).
+    /// `saturate` only matters for float8 outputs (not supported); integer outputs always saturate.
+    /// Blocked quantization (ONNX-21 `block_size`) is not representable.
+    QuantizeLinear {
+        #[serde(default = "one")]
+        axis: i64,
+        #[serde(default = "yes")]
+        saturate: bool,
+    },
+    /// ONNX DequantizeLinear. Inputs: x (int8/uint8/int32), x_scale (float32/float16, shaped as for
+    /// QuantizeLinear), x_zero_point? (x's dtype; must be 0 for int32). Output = (x - zp) * scale in the
+    /// scale's dtype.
+    DequantizeLinear {
+        #[serde(default = "one")]
+        axis: i64,
+    },
     /// A chain of pointwise steps fused by the optimizer. Input 0 is the chain's starting value;
     /// the others are operands of `Binary` steps. Output dtype = input 0's dtype.
     PointwiseChain { steps: Vec<PointwiseStep> },
@@ -382,6 +401,10 @@ pub enum LayerKind {
 
 fn yes() -> bool {
     true
+}
+
+fn one() -> i64 {
+    1
 }
 
 impl LayerKind {
@@ -432,6 +455,8 @@ impl LayerKind {
             LayerKind::SpaceToDepth { .. } => "spaceToDepth",
             LayerKind::Identity => "identity",
             LayerKind::PointwiseChain { .. } => "pointwiseChain",
+            LayerKind::QuantizeLinear { .. } => "quantizeLinear",
+            LayerKind::DequantizeLinear { .. } => "dequantizeLinear",
         }
     }
 

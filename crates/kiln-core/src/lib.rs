@@ -1,6 +1,7 @@
 //! Kiln's backend-free core: the network IR, shape inference, optimizer passes, memory planner,
 //! plan format and the `Backend` traits. No napi, no CUDA here.
 
+pub mod calibration;
 pub mod dtype;
 pub mod error;
 pub mod infer;

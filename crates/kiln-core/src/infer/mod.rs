@@ -43,6 +43,7 @@ pub struct InferInput<'a> {
 
 pub mod compute;
 pub mod data;
+pub mod quant;
 
 /// Infers the outputs of `kind` given its inputs (`None` = absent optional input).
 pub fn infer(kind: &LayerKind, inputs: &[Option<InferInput>]) -> Result<Vec<TensorInfo>> {
@@ -58,6 +59,7 @@ pub fn infer(kind: &LayerKind, inputs: &[Option<InferInput>]) -> Result<Vec<Tens
         | LayerKind::TopK { .. }
         | LayerKind::Resize { .. }
         | LayerKind::Softmax { .. } => compute::infer(kind, inputs),
+        LayerKind::QuantizeLinear { .. } | LayerKind::DequantizeLinear { .. } => quant::infer(kind, inputs),
         _ => data::infer(kind, inputs),
     }
 }

@@ -17,6 +17,9 @@ pub mod reduce;
 pub mod resize;
 pub mod softmax;
 
+// Quantization (Q/DQ) kernels.
+pub mod quant;
+
 // Pointwise and data-movement kernels.
 pub mod data;
 pub mod pointwise;
@@ -33,6 +36,7 @@ pub fn execute(kind: &LayerKind, inputs: &[Option<&Tensor>], outputs: &mut [Tens
         }
         LayerKind::Resize { .. } => resize::execute(kind, inputs, outputs),
         LayerKind::Softmax { .. } => softmax::execute(kind, inputs, outputs),
+        LayerKind::QuantizeLinear { .. } | LayerKind::DequantizeLinear { .. } => quant::execute(kind, inputs, outputs),
         LayerKind::ElementWise { .. }
         | LayerKind::Activation { .. }
         | LayerKind::Unary { .. }
