@@ -27,6 +27,8 @@ export interface Rewriter {
   /** A fresh tensor name based on `base`. */
   fresh(base: string): string;
   addInitializer(t: ITensorProto): void;
+  /** Whether a tensor is read by some node or is a graph output. */
+  isConsumed(name: string): boolean;
 }
 
 export function int64Tensor(name: string, values: number[], dims: number[] = [values.length]): ITensorProto {
@@ -60,7 +62,7 @@ function upgradeNode(node: INodeProto, from: number, rw: Rewriter): INodeProto[]
   };
   switch (op) {
     case 'Dropout':
-      if ((node.output ?? []).length > 1 && node.output![1]) throw unsupported(node, from, 'uses its mask output');
+      if ((node.output ?? []).length > 1 && node.output![1] && rw.isConsumed(node.output![1])) throw unsupported(node, from, 'uses its mask output');
       return [onnx.NodeProto.create({ name, opType: 'Identity', input: [node.input![0]], output: [node.output![0]] })];
     case 'Softmax':
     case 'LogSoftmax':

@@ -128,7 +128,10 @@ export function writeQdqOnnx(modelBytes: Uint8Array, ranges: Record<string, numb
   for (const t of g.initializer ?? []) used.add(t.name ?? '');
   for (const n of g.node ?? []) for (const o of [...(n.input ?? []), ...(n.output ?? [])]) used.add(o);
   for (const v of [...(g.input ?? []), ...(g.output ?? [])]) used.add(v.name ?? '');
+  const consumed = new Set<string>((g.output ?? []).map((o) => o.name ?? ''));
+  for (const n of g.node ?? []) for (const i of n.input ?? []) consumed.add(i);
   const rw: Rewriter = {
+    isConsumed: (name: string) => consumed.has(name),
     fresh(base: string) {
       let name = base;
       for (let k = 1; used.has(name); k++) name = `${base}_${k}`;
