@@ -392,3 +392,32 @@ fn transpose_tiled_and_large() {
     let TensorData::F32(v) = &mt.data else { panic!() };
     assert_eq!(v[7 * 300 + 11], (11 * 500 + 7) as f32);
 }
+
+/// Rough throughput check: `cargo test -p kiln-cpu --test data_layers -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput() {
+    let n = 1 << 22;
+    let x = f32t(&[64, n / 64], &vec![0.5; n]);
+    let b = f32t(&[n / 64], &vec![1.5; n / 64]);
+    let time = |name: &str, kind: LayerKind, ins: &[&Tensor]| {
+        run1(kind.clone(), ins);
+        let t0 = std::time::Instant::now();
+        for _ in 0..5 {
+            run1(kind.clone(), ins);
+        }
+        let dt = t0.elapsed().as_secs_f64() / 5.0;
+        println!("{name}: {:.2} ms ({:.2} Gelem/s)", dt * 1e3, n as f64 / dt / 1e9);
+    };
+    time("add broadcast row", ew(ElementWiseOp::Add), &[&x, &b]);
+    let steps = vec![
+        PointwiseStep::Binary { op: ElementWiseOp::Mul, operand: 1, swapped: false },
+        PointwiseStep::Binary { op: ElementWiseOp::Add, operand: 1, swapped: false },
+        PointwiseStep::Activation { activation: ActivationKind::Relu },
+    ];
+    time("chain mul+add+relu", LayerKind::PointwiseChain { steps }, &[&x, &b]);
+    time("sigmoid", LayerKind::Activation { activation: ActivationKind::Sigmoid }, &[&x]);
+    let img = f32t(&[1, 64, 256, 256], &vec![1.0; n]);
+    time("transpose nchw->nhwc", LayerKind::Transpose { perm: vec![0, 2, 3, 1] }, &[&img]);
+    time("cast f32->f16", LayerKind::Cast { to: DType::Float16 }, &[&x]);
+}
