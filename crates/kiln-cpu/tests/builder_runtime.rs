@@ -110,7 +110,7 @@ fn dynamic_batch_within_profile() {
     let net = small_net(-1);
     let mut profile = OptimizationProfile::default();
     profile.shapes.insert("x".into(), ShapeRange { min: vec![1, 3, 8, 8], opt: vec![2, 3, 8, 8], max: vec![4, 3, 8, 8] });
-    let plan = build_plan(&net, &BuilderConfig { profiles: vec![profile] }, &CpuBackend).unwrap();
+    let plan = build_plan(&net, &BuilderConfig { profiles: vec![profile], ..Default::default() }, &CpuBackend).unwrap();
     let engine = CpuEngine::load(&plan).unwrap();
     let mut ctx = engine.create_context(1).unwrap();
     for batch in [1, 3, 4] {
@@ -212,7 +212,7 @@ fn shape_subgraph_folds_with_static_shapes() {
     net.mark_output(y).unwrap();
     let mut fixed = OptimizationProfile::default();
     fixed.shapes.insert("x".into(), ShapeRange { min: vec![3, 2, 3], opt: vec![3, 2, 3], max: vec![3, 2, 3] });
-    let (plan, stats) = build_plan_with_stats(&net, &BuilderConfig { profiles: vec![fixed] }, &CpuBackend).unwrap();
+    let (plan, stats) = build_plan_with_stats(&net, &BuilderConfig { profiles: vec![fixed], ..Default::default() }, &CpuBackend).unwrap();
     assert_eq!(stats.folded, 4, "{stats:?}");
     let engine = CpuEngine::load(&plan).unwrap();
     assert_eq!(engine.info().layers.len(), 1, "{:?}", engine.info().layers);
@@ -221,7 +221,7 @@ fn shape_subgraph_folds_with_static_shapes() {
     // With a dynamic profile the subgraph stays and runs at run time.
     let mut dynamic = OptimizationProfile::default();
     dynamic.shapes.insert("x".into(), ShapeRange { min: vec![1, 2, 3], opt: vec![2, 2, 3], max: vec![8, 2, 3] });
-    let plan = build_plan(&net, &BuilderConfig { profiles: vec![dynamic] }, &CpuBackend).unwrap();
+    let plan = build_plan(&net, &BuilderConfig { profiles: vec![dynamic], ..Default::default() }, &CpuBackend).unwrap();
     let engine = CpuEngine::load(&plan).unwrap();
     assert!(engine.info().arena_bytes > 0);
     let out = engine.create_context(1).unwrap().run(&[("x".into(), Tensor::from_f32(vec![5, 2, 3], vec![1.0; 30]).unwrap())]).unwrap();

@@ -16,7 +16,7 @@ use napi_derive::napi;
 /// Parses the builder config (serde JSON of `BuilderConfig`, camelCase); an empty string means defaults.
 fn parse_config(json: &str) -> kiln_core::Result<BuilderConfig> {
     if json.trim().is_empty() {
-        return Ok(BuilderConfig { profiles: Vec::new() });
+        return Ok(BuilderConfig::default());
     }
     serde_json::from_str(json).map_err(|e| {
         KilnError::new(ErrorCode::InvalidProfile, format!("the builder config is not valid ({e}); expected {{\"profiles\": [{{\"shapes\": {{\"<input>\": {{\"min\": [..], \"opt\": [..], \"max\": [..]}}}}}}]}}"))

@@ -4,10 +4,15 @@
 //! fold constants (shape subgraphs included) → remove identities → fold BatchNorm into convolutions
 //! → fuse bias adds and activations into convolutions / matrix multiplies → fuse pointwise chains →
 //! drop dead layers → plan activation memory → serialize.
+//! With `int8`, Q→DQ pairs go in front of weighted layers after BatchNorm folding (so weights are
+//! quantized as they will run) and are folded again before the remaining fusions. With
+//! `calibration`, identity removal and every fusion are skipped so that each float tensor of the
+//! network keeps its original name (the calibration statistics are keyed by it).
 
 pub mod fold;
 pub mod fuse;
 pub mod graph;
+pub mod int8;
 pub mod memory;
 pub mod profile;
 pub mod simplify;
@@ -20,6 +25,8 @@ use crate::plan::{write_plan, PlanBody, PlanHeader, FORMAT_VERSION};
 use crate::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+pub use int8::Int8Config;
 
 /// min/opt/max shapes of one dynamic input (TensorRT's optimization profile entry).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +48,13 @@ pub struct BuilderConfig {
     /// Optimization profiles; inputs with dynamic dims need an entry in each.
     #[serde(default)]
     pub profiles: Vec<OptimizationProfile>,
+    /// Calibration build: no identity removal and no fusions, so every float tensor survives under its
+    /// original name for `calibrate` statistics.
+    #[serde(default)]
+    pub calibration: bool,
+    /// INT8 build (fake quantization on the CPU): amax per tensor name; see `int8.rs`.
+    #[serde(default)]
+    pub int8: Option<Int8Config>,
 }
 
 /// What the builder needs from a backend.
@@ -65,6 +79,12 @@ pub struct BuildStats {
     pub biases_fused: usize,
     pub activations_fused: usize,
     pub pointwise_chains: usize,
+    /// Weighted layers given INT8 Q/DQ inputs (INT8 builds).
+    #[serde(default)]
+    pub int8_layers: usize,
+    /// Weighted layers left in float because an activation input had no range (INT8 builds).
+    #[serde(default)]
+    pub int8_missing_range: usize,
 }
 
 /// Runs the optimizer passes; returns the optimized network and its memory plan.
@@ -81,12 +101,23 @@ pub fn optimize(network: &Network, config: &BuilderConfig, backend: &dyn BuildBa
     graph::reinfer(&mut net)?;
     // Outputs that folded to constants are still produced by the engine: an Identity layer copies them.
     keep_outputs_computed(&mut net)?;
-    stats.identities_removed = simplify::remove_identities(&mut net);
-    graph::eliminate_dead_and_compact(&mut net);
-    stats.batchnorms_folded = fuse::fold_batchnorm(&mut net);
-    stats.biases_fused = fuse::fuse_bias(&mut net);
-    stats.activations_fused = fuse::fuse_activation(&mut net);
-    stats.pointwise_chains = fuse::fuse_pointwise_chains(&mut net);
+    if !config.calibration {
+        stats.identities_removed = simplify::remove_identities(&mut net);
+        graph::eliminate_dead_and_compact(&mut net);
+        stats.batchnorms_folded = fuse::fold_batchnorm(&mut net);
+    }
+    if let Some(int8) = &config.int8 {
+        let outcome = int8::insert_qdq(&mut net, int8)?;
+        stats.int8_layers = outcome.quantized;
+        stats.int8_missing_range = outcome.missing_range;
+        stats.folded += fold::fold_constants(&mut net, backend)?;
+        graph::reinfer(&mut net)?;
+    }
+    if !config.calibration {
+        stats.biases_fused = fuse::fuse_bias(&mut net);
+        stats.activations_fused = fuse::fuse_activation(&mut net);
+        stats.pointwise_chains = fuse::fuse_pointwise_chains(&mut net);
+    }
     graph::eliminate_dead_and_compact(&mut net);
     let max_dims = memory::max_shapes(&net, &profiles, backend);
     let memory = memory::plan_memory(&net, &max_dims);
