@@ -152,3 +152,58 @@ describe.skipIf(!existsSync(SQUEEZENET))('light_squeezenet on the CPU backend', 
     expect(report.outputs[0].top1Agreement).toBeDefined();
   });
 });
+
+/** cosine of two flat arrays */
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return dot / Math.sqrt(na * nb);
+}
+
+// Bundled test models with real (random) weights: the Q/DQ model must stay close to FP32, and the per-channel
+// axes must follow the op (Conv 0, Gemm transB=1 0, MatMul/Gemm transB=0 1).
+const MODELS = [
+  { name: 'small_cnn', input: 'input', dims: [2, 3, 16, 16], output: 'probs', weights: { 'conv1.w': 0, 'conv2.w': 0, 'fc.w': 0 } },
+  { name: 'mlp_dynamic_batch', input: 'features', dims: [5, 32], output: 'scores', weights: { 'fc1.w': 1, 'fc2.w': 1, 'fc3.w': 1 } },
+  { name: 'residual_block', input: 'x', dims: [1, 8, 12, 12], output: 'y', weights: { 'conv_a.w': 0, 'conv_b.w': 0 } },
+];
+
+describe('Q/DQ ONNX of the bundled test models in onnxruntime', () => {
+  for (const m of MODELS) {
+    const file = new URL(`../../../test-models/${m.name}.onnx`, import.meta.url).pathname;
+    it.skipIf(!existsSync(file))(`${m.name}: every algorithm keeps cosine ≥ 0.99 against FP32`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), `kiln-qdq-${m.name}-`));
+      let seed = 99;
+      const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+      const n = m.dims.reduce((a, b) => a * b, 1);
+      const batches: Float32Array[] = [];
+      for (let i = 0; i < 3; i++) {
+        const data = new Float32Array(n).map(() => next() * 2 - 1);
+        batches.push(data);
+        writeFileSync(join(dir, `b${i}.npy`), writeNpy({ dtype: 'float32', dims: m.dims, data }));
+      }
+      const bytes = new Uint8Array(readFileSync(file));
+      const fp32 = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3 });
+      for (const algorithm of ['entropy2', 'entropy', 'minmax', 'percentile'] as const) {
+        const r = await calibrate(file, dir, { algorithm });
+        const qdq = writeQdqOnnx(bytes, r.ranges);
+        expect(qdq.weights).toEqual(m.weights);
+        const int8 = await ort.InferenceSession.create(qdq.bytes, { logSeverityLevel: 3 });
+        for (const data of batches) {
+          const feeds = { [m.input]: new ort.Tensor('float32', data, m.dims) };
+          const a = (await fp32.run(feeds))[m.output].data as Float32Array;
+          const b = (await int8.run(feeds))[m.output].data as Float32Array;
+          expect(cosine(a, b)).toBeGreaterThanOrEqual(0.99);
+          // Quantization is really there: the outputs are not bit-identical.
+          expect(a.some((v, i) => v !== b[i])).toBe(true);
+        }
+      }
+    });
+  }
+});
