@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { calibGraph, decodeModelBytes, int8Available, readCalibrationCache, scaleBits, writeNpy } from '../src/index';
 
@@ -72,5 +73,37 @@ describe.skipIf(!existsSync(CLI) || !existsSync(MODEL))('kiln calibrate (CPU bac
       expect(b.status).toBe(1);
       expect(b.lastErr).toMatch(/^kiln: KILN_E_UNSUPPORTED: /);
     }
+  });
+});
+
+const SMALL_CNN = fileURLToPath(new URL('../../../test-models/small_cnn.onnx', import.meta.url));
+
+describe.skipIf(!existsSync(CLI) || !existsSync(SMALL_CNN))('kiln calibrate on an image folder with a preprocessing spec', () => {
+  it('resizes, crops and normalises JPEG/PNG files into [2,3,16,16] batches', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-calib-img-'));
+    const images = join(dir, 'images');
+    mkdirSync(images);
+    for (let i = 0; i < 4; i++) {
+      const w = 24 + i * 4;
+      const h = 20;
+      const px = new Uint8Array(w * h * 3).map((_, k) => (k * (i + 3)) % 251);
+      const img = sharp(px, { raw: { width: w, height: h, channels: 3 } });
+      await (i % 2 ? img.jpeg() : img.png()).toFile(join(images, `img_${i}.${i % 2 ? 'jpg' : 'png'}`));
+    }
+    const spec = join(dir, 'spec.json');
+    writeFileSync(spec, JSON.stringify({ resize: { shorterSide: 18 }, centerCrop: [16, 16], channelOrder: 'BGR', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], layout: 'NCHW' }));
+    const r = kiln(['calibrate', SMALL_CNN, '--data', images, '--preprocess', spec, '--algo', 'percentile', '--percentile', '99.9', '--batch', '2', '--ranges-json', join(dir, 'r.json'), '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { batches: number; percentile: number; ranges: Record<string, number> };
+    expect(out.batches).toBe(2);
+    expect(out.percentile).toBe(99.9);
+    // The normalised input spans roughly [-2.1, 2.6]; its 99.9th percentile lies inside.
+    expect(out.ranges.input).toBeGreaterThan(1);
+    expect(out.ranges.input).toBeLessThan(2.7);
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ layout: 'CHW' }));
+    const e = kiln(['calibrate', SMALL_CNN, '--data', images, '--preprocess', bad]);
+    expect(e.status).toBe(1);
+    expect(e.lastErr).toMatch(/^kiln: KILN_E_INVALID_VALUE: preprocessing spec: layout/);
   });
 });
