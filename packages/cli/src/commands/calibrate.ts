@@ -11,7 +11,7 @@ import { isOnnxPath, requireFile } from '../paths.js';
 import { note, out, printJson } from '../report.js';
 
 export const CALIBRATE_USAGE =
-  'usage: kiln calibrate <model.onnx> --data <dir|glob> [--preprocess spec.json] [--raw-dtype float32 --raw-shape 3x224x224] --algo entropy2|entropy|minmax|percentile [--percentile 99.99] [--batch N] [--max-batches N] [-o calib.cache --trt-version X.Y.Z] [--ranges-json out.json] [--qdq-onnx out.onnx] [--backend cpu|cuda] [--holdout N] [--json]';
+  'usage: kiln calibrate <model.onnx> --data <dir|glob> [--preprocess spec.json] [--raw-dtype float32 --raw-shape 3x224x224] --algo entropy2|entropy|minmax|percentile [--percentile 99.99] [--batch N] [--max-batches N] [-o calib.cache --trt-version X.Y.Z] [--ranges-json out.json] [--qdq-onnx out.onnx] [--backend cpu|cuda] [--threads N] [--holdout N] [--json]';
 
 const ALGOS = ['entropy2', 'entropy', 'minmax', 'percentile'] as const;
 type Algo = (typeof ALGOS)[number];
