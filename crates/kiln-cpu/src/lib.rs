@@ -1,5 +1,6 @@
 //! Kiln's CPU backend: the reference implementation of every layer and the embedded default.
 
+pub mod calibrate;
 pub mod device;
 pub mod kernels;
 

@@ -5,9 +5,11 @@
 //! realised as recycled slot buffers: tensors whose lifetimes do not overlap reuse one buffer, so
 //! after the first run a context allocates nothing but the outputs it hands back.
 
+use crate::calibrate;
 use crate::device;
 use crate::kernels;
 use kiln_core::builder::BuildBackend;
+use kiln_core::calibration::{CalibrationStats, TensorStats};
 use kiln_core::error::Result;
 use kiln_core::infer::infer_concrete;
 use kiln_core::layer::LayerKind;
@@ -86,7 +88,7 @@ impl CpuEngine {
             .thread_name(|i| format!("kiln-cpu-{i}"))
             .build()
             .map_err(|e| kiln_err!(Internal, "cannot start {num_threads} CPU threads: {e}"))?;
-        Ok(CpuContext { engine: self.clone(), pool, slots: vec![None; self.num_slots] })
+        Ok(CpuContext { engine: self.clone(), pool, slots: vec![None; self.num_slots], calibration: Calibration::default() })
     }
 }
 
@@ -121,6 +123,33 @@ pub struct CpuContext {
     engine: Arc<CpuEngine>,
     pool: rayon::ThreadPool,
     slots: Vec<Option<TensorData>>,
+    calibration: Calibration,
+}
+
+/// Calibration statistics accumulated by `calibrate`, with the tensor id → entry map.
+#[derive(Default)]
+struct Calibration {
+    stats: CalibrationStats,
+    index: Vec<Option<usize>>,
+}
+
+impl Calibration {
+    /// The statistics entry of tensor `id` (created on first sight).
+    fn entry(&mut self, net: &Network, id: usize, producer: &str) -> &mut TensorStats {
+        if self.index.len() < net.tensors.len() {
+            self.index.resize(net.tensors.len(), None);
+        }
+        let k = match self.index[id] {
+            Some(k) => k,
+            None => {
+                let t = &net.tensors[id];
+                self.stats.tensors.push(TensorStats::new(&t.name, t.dtype, producer));
+                self.index[id] = Some(self.stats.tensors.len() - 1);
+                self.stats.tensors.len() - 1
+            }
+        };
+        &mut self.stats.tensors[k]
+    }
 }
 
 impl CpuContext {
@@ -130,12 +159,38 @@ impl CpuContext {
 
     /// Runs the engine on named inputs; returns the outputs in the plan's output order.
     pub fn run(&mut self, inputs: &[(String, Tensor)]) -> Result<Vec<(String, Tensor)>> {
+        self.execute(inputs, false)
+    }
+
+    /// Runs like `run` and accumulates, for every float32/float16 network input and layer output,
+    /// the running max |x| and the |x| histogram (`kiln_core::calibration`). Build the engine with
+    /// `BuilderConfig.calibration` so that every tensor keeps its network name.
+    pub fn calibrate(&mut self, inputs: &[(String, Tensor)]) -> Result<()> {
+        self.execute(inputs, true).map(|_| ())
+    }
+
+    /// The statistics gathered by `calibrate` since the context was created or last reset.
+    pub fn calibration_stats(&self) -> &CalibrationStats {
+        &self.calibration.stats
+    }
+
+    pub fn reset_calibration(&mut self) {
+        self.calibration = Calibration::default();
+    }
+
+    fn execute(&mut self, inputs: &[(String, Tensor)], calibrate: bool) -> Result<Vec<(String, Tensor)>> {
         let engine = self.engine.clone();
         let net = &engine.body.network;
         let mut values: Vec<Option<Tensor>> = vec![None; net.tensors.len()];
         check_inputs(&engine.body, inputs)?;
         for (name, t) in inputs {
-            let id = net.inputs.iter().copied().find(|&i| &net.tensors[i].name == name).unwrap();
+            let Some(id) = net.inputs.iter().copied().find(|&i| &net.tensors[i].name == name) else {
+                kiln_bail!(InvalidInput, "'{name}' is not an input of this engine");
+            };
+            if calibrate && calibrate::is_calibrated(t.dtype()) {
+                let stats = self.calibration.entry(net, id, "input");
+                self.pool.install(|| calibrate::observe(stats, t));
+            }
             values[id] = Some(t.clone());
         }
         for (i, layer) in net.layers.iter().enumerate() {
@@ -162,6 +217,14 @@ impl CpuContext {
                 self.pool.install(|| kernels::execute(&layer.kind, &ins, &mut outs)).map_err(|e| e.context(what()))?;
                 outs
             };
+            if calibrate {
+                for (&o, t) in layer.outputs.iter().zip(outs.iter()) {
+                    if calibrate::is_calibrated(t.dtype()) && net.tensors[o].value.is_none() {
+                        let stats = self.calibration.entry(net, o, layer.kind.type_name());
+                        self.pool.install(|| calibrate::observe(stats, t));
+                    }
+                }
+            }
             for (&o, t) in layer.outputs.iter().zip(outs.drain(..)) {
                 values[o] = Some(t);
             }

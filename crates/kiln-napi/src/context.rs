@@ -67,6 +67,31 @@ impl NativeContext {
         AsyncTask::new(RunTask { ctx: self.ctx.clone(), inputs: converted })
     }
 
+    /// Runs the engine in calibration mode off the JS thread: accumulates, for every float network input
+    /// and layer output, the running max |x| and the |x| histogram (read them with `calibrationStats`).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn calibrate(&self, inputs: Vec<NativeTensor>) -> AsyncTask<crate::calibration::CalibrateTask> {
+        crate::calibration::calibrate_async(self.ctx.clone(), &inputs)
+    }
+
+    /// `calibrate` on the calling thread.
+    #[napi]
+    pub fn calibrate_sync(&self, inputs: Vec<NativeTensor>) -> Result<()> {
+        crate::calibration::calibrate_sync(&self.ctx, &inputs)
+    }
+
+    /// The statistics gathered since the context was created or last reset, in network order.
+    #[napi]
+    pub fn calibration_stats(&self) -> Result<Vec<crate::calibration::NativeCalibrationStat>> {
+        crate::calibration::stats(&self.ctx)
+    }
+
+    /// Forgets the gathered statistics.
+    #[napi]
+    pub fn reset_calibration(&self) -> Result<()> {
+        crate::calibration::reset(&self.ctx)
+    }
+
     /// Runs inference on the calling thread.
     #[napi]
     pub fn run_sync(&self, inputs: Vec<NativeTensor>) -> Result<Vec<NativeTensor>> {

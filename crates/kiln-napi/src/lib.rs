@@ -6,6 +6,7 @@
 
 mod backends;
 mod builder;
+mod calibration;
 mod context;
 mod engine;
 mod error;
@@ -14,6 +15,7 @@ mod tensor;
 
 pub use backends::*;
 pub use builder::*;
+pub use calibration::*;
 pub use context::*;
 pub use engine::*;
 pub use network::*;
