@@ -12,6 +12,17 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeContext {
   /** Runs inference off the JS thread. Inputs are matched by name; outputs come in the plan's output order. */
   run(inputs: Array<NativeTensor>): Promise<Array<NativeTensor>>
+  /**
+   * Runs the engine in calibration mode off the JS thread: accumulates, for every float network input
+   * and layer output, the running max |x| and the |x| histogram (read them with `calibrationStats`).
+   */
+  calibrate(inputs: Array<NativeTensor>): Promise<void>
+  /** `calibrate` on the calling thread. */
+  calibrateSync(inputs: Array<NativeTensor>): void
+  /** The statistics gathered since the context was created or last reset, in network order. */
+  calibrationStats(): Array<NativeCalibrationStat>
+  /** Forgets the gathered statistics. */
+  resetCalibration(): void
   /** Runs inference on the calling thread. */
   runSync(inputs: Array<NativeTensor>): Array<NativeTensor>
 }
@@ -66,6 +77,21 @@ export declare function buildPlan(network: NativeNetwork, configJson: string, ba
 
 /** Builds a plan on the calling thread. */
 export declare function buildPlanSync(network: NativeNetwork, configJson: string, backend: string): Buffer
+
+/**
+ * Statistics of one tensor: running max |x| and the |x| histogram (bin i covers [i·binWidth, (i+1)·binWidth);
+ * binWidth is 0 while only zeros were seen, then counts = [number of zeros]).
+ */
+export interface NativeCalibrationStat {
+  name: string
+  dtype: string
+  amax: number
+  binWidth: number
+  counts: Float64Array
+  nonFinite: number
+  /** The layer type that produced the tensor, "input" for network inputs. */
+  producer: string
+}
 
 export interface NativeConstant {
   dtype: string

@@ -17,6 +17,37 @@ export interface BuilderConfig {
   backend?: 'cpu' | 'cuda';
   /** Optimization profiles: for each, a shape range per input with dynamic dims (by input name). */
   profiles?: Array<Record<string, ShapeRange>>;
+  /**
+   * Calibration build: the optimizer keeps every layer (no identity removal, no fusions) so that each float
+   * tensor keeps its network name; run `ExecutionContext.calibrate` on the engine to gather statistics.
+   */
+  calibration?: boolean;
+  /**
+   * INT8 build (on the CPU: exact fake quantization). `ranges` maps tensor names to amax (max |x| to
+   * represent, scale = amax / 127); weighted layers (convolution, deconvolution, matrix multiply) get
+   * quantized inputs and per-channel quantized weights; a layer whose activation input has no range stays float.
+   */
+  int8?: Int8Config;
+}
+
+export interface Int8Config {
+  ranges: Record<string, number>;
+}
+
+function int8Json(int8: Int8Config | undefined): { ranges: Record<string, number> } | undefined {
+  if (int8 === undefined) return undefined;
+  if (int8 === null || typeof int8 !== 'object' || int8.ranges === null || typeof int8.ranges !== 'object') {
+    throw new KilnError('KILN_E_INVALID_PROFILE', 'int8 must be { ranges: { <tensor name>: <amax> } }');
+  }
+  const ranges: Record<string, number> = {};
+  for (const [name, amax] of Object.entries(int8.ranges)) {
+    // +Infinity is allowed (TensorRT caches hold it for uncalibrated tensors): that tensor stays float.
+    if (typeof amax !== 'number' || Number.isNaN(amax) || amax < 0) {
+      throw new KilnError('KILN_E_INVALID_PROFILE', `int8 range of '${name}' must be a number >= 0 (amax), got ${String(amax)}`);
+    }
+    ranges[name] = amax;
+  }
+  return { ranges };
 }
 
 function checkDims(value: unknown, what: string): number[] {
@@ -46,7 +77,13 @@ export function configJson(config: BuilderConfig = {}): string {
     }
     return { shapes };
   });
-  return JSON.stringify({ profiles });
+  if (config.calibration !== undefined && typeof config.calibration !== 'boolean') {
+    throw new KilnError('KILN_E_INVALID_PROFILE', `calibration must be a boolean, got ${String(config.calibration)}`);
+  }
+  const int8 = int8Json(config.int8);
+  // JSON cannot carry Infinity: a range of +Infinity (uncalibrated tensor) is sent as absent.
+  if (int8) for (const [k, v] of Object.entries(int8.ranges)) if (!Number.isFinite(v)) delete int8.ranges[k];
+  return JSON.stringify({ profiles, calibration: config.calibration ?? false, ...(int8 ? { int8 } : {}) });
 }
 
 function backendOf(config: BuilderConfig | undefined): string {

@@ -94,11 +94,56 @@ export class ExecutionContext {
     return collect(outputs);
   }
 
+  /**
+   * Runs the engine on one calibration batch off the JS thread and accumulates, for every float network input
+   * and layer output, the running max |x| and an |x| histogram (2048 bins; later batches that exceed the range
+   * append bins of the same width, as pytorch-quantization's HistogramCalibrator). Build the engine with
+   * `{ calibration: true }` so that every tensor keeps its network name.
+   */
+  async calibrate(feeds: Record<string, Tensor>): Promise<void> {
+    const inputs = validateFeeds(this.engine.info.inputs, feeds).map(([name, t]) => toNative(name, t));
+    await nativeAsync(() => this.#native.calibrate(inputs));
+  }
+
+  /** `calibrate` on the calling thread. */
+  calibrateSync(feeds: Record<string, Tensor>): void {
+    const inputs = validateFeeds(this.engine.info.inputs, feeds).map(([name, t]) => toNative(name, t));
+    native(() => this.#native.calibrateSync(inputs));
+  }
+
+  /** The statistics gathered since the context was created or last reset, in network order. */
+  calibrationStats(): CalibrationStat[] {
+    return native(() => this.#native.calibrationStats()).map((s) => ({
+      name: s.name, dtype: s.dtype, amax: s.amax, binWidth: s.binWidth, counts: s.counts, nonFinite: s.nonFinite, producer: s.producer,
+    }));
+  }
+
+  /** Forgets the gathered statistics. */
+  resetCalibration(): void {
+    native(() => this.#native.resetCalibration());
+  }
+
   /** Runs inference on the calling thread. */
   runSync(feeds: Record<string, Tensor>): Record<string, Tensor> {
     const inputs = validateFeeds(this.engine.info.inputs, feeds).map(([name, t]) => toNative(name, t));
     return collect(native(() => this.#native.runSync(inputs)));
   }
+}
+
+/** Calibration statistics of one tensor (see `ExecutionContext.calibrate`). */
+export interface CalibrationStat {
+  name: string;
+  dtype: string;
+  /** Running max |x| over finite values. */
+  amax: number;
+  /** Histogram bin width; 0 while only zeros were seen (then `counts` = [number of zeros]). */
+  binWidth: number;
+  /** |x| histogram: bin i counts values in [i·binWidth, (i+1)·binWidth); 2048 bins at first, more after growth. */
+  counts: Float64Array;
+  /** NaN/±Infinity values skipped. */
+  nonFinite: number;
+  /** The layer type that produced the tensor, 'input' for network inputs. */
+  producer: string;
 }
 
 function collect(outputs: Array<{ name: string; dtype: string; dims: number[]; data: Uint8Array }>): Record<string, Tensor> {

@@ -112,7 +112,9 @@ export type LayerKindJson =
   | { type: 'trilu'; upper: boolean }
   | { type: 'depthToSpace'; blockSize: number; mode: DepthToSpaceMode }
   | { type: 'spaceToDepth'; blockSize: number }
-  | { type: 'identity' };
+  | { type: 'identity' }
+  | { type: 'quantizeLinear'; axis: number; saturate: boolean }
+  | { type: 'dequantizeLinear'; axis: number };
 
 /** Every layer method accepts an optional layer name (auto-generated `<type>_<n>` when absent). */
 export interface LayerOptions {
@@ -193,4 +195,12 @@ export interface ResizeOptions extends LayerOptions {
   axes?: number[] | null;
   /** Default 'stretch'. */
   keepAspectRatioPolicy?: KeepAspectRatioPolicy;
+}
+
+/** Options of QuantizeLinear / DequantizeLinear. */
+export interface QuantizeOptions extends LayerOptions {
+  /** The per-axis axis when the scale is 1-D with more than one element (ONNX default 1). */
+  axis?: number;
+  /** Float8 outputs only (unsupported); integer outputs always saturate. Default true. */
+  saturate?: boolean;
 }

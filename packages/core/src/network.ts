@@ -9,8 +9,8 @@ import { Tensor, type DataType } from './tensor';
 import { KilnError, toKilnError } from './errors';
 import type {
   ActivationKind, ConvolutionOptions, DeconvolutionOptions, DepthToSpaceMode, ElementWiseOp, LayerKindJson, LayerOptions,
-  MatrixMultiplyOptions, NormalizationKind, PadMode, PoolingKind, PoolingOptions, ReduceOp, ReduceOptions, ResizeOptions,
-  ScatterReduction, SoftmaxKind, UnaryOp,
+  MatrixMultiplyOptions, NormalizationKind, PadMode, PoolingKind, PoolingOptions, QuantizeOptions, ReduceOp, ReduceOptions,
+  ResizeOptions, ScatterReduction, SoftmaxKind, UnaryOp,
 } from './layers';
 
 export type * from './layers';
@@ -440,6 +440,20 @@ export class Network {
   /** A copy of x (removed by the optimizer; useful to give a value a second name). */
   addIdentity(x: NetworkTensor, opts: LayerOptions = {}): NetworkTensor {
     return this.one({ type: 'identity' }, [x], opts);
+  }
+
+  /**
+   * ONNX QuantizeLinear: saturate(round_half_even(x / scale) + zeroPoint). `scale` float32/float16, a scalar
+   * (per-tensor) or 1-D along `axis` (per-axis, default axis 1); `zeroPoint` int8/uint8 shaped like the
+   * scale, its dtype is the output's (uint8 when absent).
+   */
+  addQuantizeLinear(x: NetworkTensor, scale: NetworkTensor, zeroPoint?: OptionalInput, opts: QuantizeOptions = {}): NetworkTensor {
+    return this.one({ type: 'quantizeLinear', axis: opts.axis ?? 1, saturate: opts.saturate ?? true }, [x, scale, zeroPoint ?? null], opts);
+  }
+
+  /** ONNX DequantizeLinear: (x - zeroPoint) * scale; x int8/uint8/int32, output dtype = scale's. */
+  addDequantizeLinear(x: NetworkTensor, scale: NetworkTensor, zeroPoint?: OptionalInput, opts: Omit<QuantizeOptions, 'saturate'> = {}): NetworkTensor {
+    return this.one({ type: 'dequantizeLinear', axis: opts.axis ?? 1 }, [x, scale, zeroPoint ?? null], opts);
   }
 
   /** Convenience: an int64 1-D constant from numbers (shape vectors, axes, pads). */
