@@ -8,6 +8,7 @@ import { indexingOps } from './indexing';
 import { lossOps } from './loss';
 import { mathOps } from './math';
 import { normalizationOps } from './normalization';
+import { quantizeOps } from './quantize';
 import { resizeOps } from './resize';
 import { shapeOps } from './shape';
 import { unaryOps } from './unary';
@@ -26,6 +27,7 @@ export const OPS: OpTable = {
   ...resizeOps,
   ...windowOps,
   ...lossOps,
+  ...quantizeOps,
 };
 
 /** The ONNX op types (default domain) Kiln maps, sorted. */
