@@ -225,3 +225,29 @@ fn add_pair(net: &mut Network, layers: &mut Vec<Layer>, names: &mut HashSet<Stri
     });
     Ok(dq_out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builder::BuilderConfig;
+
+    #[test]
+    fn config_json_form() {
+        // What the binding and @kiln/core send.
+        let c: BuilderConfig = serde_json::from_str(r#"{"profiles": [], "calibration": true, "int8": {"ranges": {"x": 1.5}}}"#).unwrap();
+        assert!(c.calibration);
+        assert_eq!(c.int8.unwrap().ranges["x"], 1.5);
+        let c: BuilderConfig = serde_json::from_str(r#"{"profiles": []}"#).unwrap();
+        assert!(!c.calibration && c.int8.is_none());
+    }
+
+    #[test]
+    fn channel_amax_per_axis() {
+        let w = Tensor::from_f32(vec![2, 3], vec![1.0, -4.0, 2.0, 0.5, 0.25, -0.75]).unwrap();
+        assert_eq!(channel_amax(&w, Some(0)), vec![4.0, 0.75]);
+        assert_eq!(channel_amax(&w, Some(1)), vec![1.0, 4.0, 2.0]);
+        assert_eq!(channel_amax(&w, None), vec![4.0]);
+        assert_eq!(to_scale(0.0), 1.0);
+        assert_eq!(to_scale(127.0), 1.0);
+    }
+}
