@@ -13,5 +13,5 @@ export default defineConfig({
   target: 'node20',
   define: { __KILN_CLI_VERSION__: JSON.stringify(version) },
   // Resolved at run time from node_modules, so the published CLI uses the installed core/binding.
-  external: ['@kiln/core', '@kiln/onnx', '@kiln/calibrate', '@kiln/binding', 'cli-progress'],
+  external: ['@kiln/core', '@kiln/onnx', '@kiln/calibrate', '@kiln/timing-cache', '@kiln/binding', 'cli-progress'],
 });

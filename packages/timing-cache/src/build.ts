@@ -1,0 +1,132 @@
+/**
+ * A build with the timing cache: resolve the file, read it (setting a damaged one aside), merge the installed
+ * bundle for this device under it, build, then merge what the build measured back into the file under its lock.
+ */
+import { existsSync } from 'node:fs';
+import { Builder, KilnError, type BuilderConfig, type Network } from '@kiln/core';
+import { installedCachePath, resolveCacheLocation } from './location';
+import { deviceIdentity, mergeCaches, timingCacheAvailable } from './native';
+import { mergeIntoCacheFile, readCacheForBuild, readCacheStrict, type Warn } from './store';
+
+export interface TimingCacheBuildOptions {
+  /** `--timingCacheFile`: this file instead of KILN_TIMING_CACHE or the default. */
+  file?: string;
+  /** `--noTimingCache`. */
+  disabled?: boolean;
+  /** `--ignoreMismatch`: use a cache from another device of the same compute capability (entries marked for re-timing). */
+  ignoreMismatch?: boolean;
+  /** `--builderOptimizationLevel` 0..5. */
+  builderOptimizationLevel?: number;
+  /** Read the installed (system) tier. Default true. */
+  useInstalled?: boolean;
+  warn?: Warn;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface TimingCacheReport {
+  path: string | null;
+  hits: number;
+  misses: number;
+  /** Where a damaged cache file was moved, if one was. */
+  setAside: string | null;
+  /** The installed bundle merged under the user cache, if any. */
+  installed: string | null;
+  /** False when the file was not updated (cache off, or it belongs to another device). */
+  written: boolean;
+}
+
+export interface TimingCacheBuildResult {
+  plan: Uint8Array;
+  buildMs: number;
+  tacticTimeMs: number;
+  timingCache: TimingCacheReport;
+}
+
+interface NativeResult {
+  plan: Uint8Array;
+  report: { buildMs: number; tacticTimeMs: number; hits: number; misses: number; timingCache?: Uint8Array };
+  timingCache?: Uint8Array;
+}
+
+type BuildWithReport = (network: Network, config: Record<string, unknown>) => Promise<NativeResult>;
+
+/** True when both the binding's timing-cache functions and `Builder.buildWithReport` are present. */
+export function timingCacheBuildAvailable(): boolean {
+  return timingCacheAvailable() && typeof (Builder as unknown as { buildWithReport?: unknown }).buildWithReport === 'function';
+}
+
+function buildWithReport(): BuildWithReport {
+  const f = (Builder as unknown as { buildWithReport?: BuildWithReport }).buildWithReport;
+  if (typeof f !== 'function') {
+    throw new KilnError('KILN_E_UNSUPPORTED', 'this build of @kiln/core has no Builder.buildWithReport (timing-cache builds); update @kiln/core');
+  }
+  return f.bind(Builder);
+}
+
+function isCode(e: unknown, code: string): boolean {
+  return (e as { code?: unknown })?.code === code;
+}
+
+export async function buildWithTimingCache(network: Network, config: BuilderConfig, opts: TimingCacheBuildOptions = {}): Promise<TimingCacheBuildResult> {
+  const warn: Warn = opts.warn ?? ((m) => process.stderr.write(`kiln: warning: ${m}\n`));
+  const backend = config.backend ?? 'cpu';
+  const build = buildWithReport();
+  let deviceId: string | null = null;
+  const device = (): string => (deviceId ??= deviceIdentity(backend));
+  const loc = resolveCacheLocation({ file: opts.file, disabled: opts.disabled, deviceId: device, env: opts.env });
+
+  let seed: Uint8Array | null = null;
+  let setAside: string | null = null;
+  let installed: string | null = null;
+  if (loc.path !== null) {
+    const user = await readCacheForBuild(loc.path, { warn });
+    seed = user.bytes;
+    setAside = user.setAside;
+    if (opts.useInstalled !== false) {
+      const sys = installedCachePath(device());
+      if (existsSync(sys)) {
+        try {
+          const tier = readCacheStrict(sys).bytes;
+          // User entries first: the user tier takes precedence over the shipped bundle.
+          seed = seed === null ? tier : mergeCaches(seed, tier);
+          installed = sys;
+        } catch (e) {
+          if (!isCode(e, 'KILN_E_CORRUPT_CACHE') && !isCode(e, 'KILN_E_CACHE_MISMATCH')) throw e;
+          warn(`installed timing cache '${sys}' not used: ${(e as Error).message}`);
+        }
+      }
+    }
+  }
+
+  const full: Record<string, unknown> = { ...config };
+  if (seed !== null) full.timingCache = seed;
+  if (opts.builderOptimizationLevel !== undefined) full.builderOptimizationLevel = opts.builderOptimizationLevel;
+  if (opts.ignoreMismatch) full.ignoreTimingCacheMismatch = true;
+
+  let usable = loc.path !== null;
+  let result: NativeResult;
+  try {
+    result = await build(network, full);
+  } catch (e) {
+    if (!isCode(e, 'KILN_E_CACHE_MISMATCH') || seed === null) throw e;
+    // Another device's cache: build cold, and leave that file alone.
+    warn(`timing cache '${loc.path}' was made on another device and is not used (${(e as Error).message}); pass --ignoreMismatch to use it within one compute capability`);
+    delete full.timingCache;
+    usable = false;
+    result = await build(network, full);
+  }
+
+  const updated = result.timingCache ?? result.report.timingCache;
+  let written = false;
+  if (usable && loc.path !== null && updated !== undefined && updated.byteLength > 0) {
+    const r = await mergeIntoCacheFile(loc.path, updated, { warn });
+    written = r.written;
+    setAside ??= r.setAside;
+  }
+  return {
+    plan: new Uint8Array(result.plan.buffer, result.plan.byteOffset, result.plan.byteLength),
+    buildMs: result.report.buildMs,
+    tacticTimeMs: result.report.tacticTimeMs,
+    timingCache: { path: loc.path, hits: result.report.hits, misses: result.report.misses, setAside, installed, written },
+  };
+}
