@@ -12,7 +12,7 @@ export interface OutputAccuracy {
   name: string;
   cosine: number;
   maxAbsError: number;
-  /** Share of rows whose argmax agrees; only for [N, classes] outputs. */
+  /** Share of rows whose argmax agrees; only for [N, classes] outputs (trailing unit dims allowed). */
   top1Agreement?: number;
   elements: number;
 }
@@ -72,12 +72,15 @@ class Acc {
       if (e > this.maxAbs || Number.isNaN(e)) this.maxAbs = e;
     }
     this.elements += a.length;
+    // Classifier-shaped: [N, classes], also with trailing unit dims ([N, classes, 1, 1] after a global pool).
     const dims = ref.dims;
-    if (dims.length !== 2 || dims[1] < 2) {
+    const rest = dims.slice(1);
+    const c = rest.reduce((x, y) => x * y, 1);
+    if (dims.length < 2 || c < 2 || rest.filter((d) => d !== 1).length !== 1) {
       this.classifier = false;
       return;
     }
-    const [n, c] = dims;
+    const n = dims[0];
     for (let r = 0; r < n; r++) {
       let ia = 0;
       let ib = 0;
