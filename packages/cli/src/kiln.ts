@@ -18,12 +18,13 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   bench: async () => (await import('./commands/bench.js')).benchCommand,
   inspect: async () => (await import('./commands/inspect.js')).inspectCommand,
   calibrate: async () => (await import('./commands/calibrate.js')).calibrateCommand,
+  cache: async () => (await import('./commands/cache.js')).cacheCommand,
   trtexec: async () => {
     return (await import('./commands/trtexec.js')).trtexecCommand;
   },
 };
 
-export const MAIN_USAGE = 'usage: kiln <build|run|bench|inspect|calibrate|trtexec> … (kiln <command> --help for its flags)';
+export const MAIN_USAGE = 'usage: kiln <build|run|bench|inspect|calibrate|cache|trtexec> … (kiln <command> --help for its flags)';
 
 const HELP = `${MAIN_USAGE}
 
@@ -33,6 +34,7 @@ Commands:
   bench    <model.onnx|file.plan>        measure latency and throughput
   inspect  <model.onnx|file.plan>        show the optimized layers, memory and binding of a plan
   calibrate <model.onnx> --data <dir>    INT8 calibration: TensorRT cache, ranges JSON, Q/DQ ONNX, accuracy
+  cache    <path|ls|show|merge|prune|clear|export|import|bundle|install>   the timing cache
   trtexec  --onnx=… | --loadEngine=…     trtexec-compatible flags and report
 
 Errors exit 1 with the last stderr line 'kiln: KILN_E_<CODE>: <message>'; usage errors exit 2.`;

@@ -11,6 +11,7 @@ import { isOnnxPath, requireFile } from './paths.js';
 import { buildProfile, type ShapeFlags, type ShapeRange } from './shapes.js';
 import { note } from './report.js';
 import { inputFileShapes } from './inputs.js';
+import { buildNetwork, type CacheFlags, type TimingSummary } from './timing-cache.js';
 
 export type BackendName = 'cpu' | 'cuda';
 
@@ -19,11 +20,14 @@ export interface BuiltPlan {
   plan: Uint8Array;
   profile: Record<string, ShapeRange>;
   buildMs: number;
+  /** Timing-cache figures when the build used the timing cache. */
+  timing?: TimingSummary | null;
 }
 
 /** Parses an ONNX model and builds a plan for it (the shape flags become the one profile). */
 /** `inputSpecs` (`name=file`): inputs that no shape flag names are built for their file's shape. */
-export async function buildFromOnnx(path: string, backend: BackendName, flags: ShapeFlags, inputSpecs: readonly string[] = []): Promise<BuiltPlan> {
+/** `cache`: build with the timing cache (kiln build / trtexec flags); absent, a plain build. */
+export async function buildFromOnnx(path: string, backend: BackendName, flags: ShapeFlags, inputSpecs: readonly string[] = [], cache?: CacheFlags): Promise<BuiltPlan> {
   requireFile(path, 'model');
   note(`parsing ${path}`);
   const model = await parseOnnx(path);
@@ -39,8 +43,8 @@ export async function buildFromOnnx(path: string, backend: BackendName, flags: S
   if (Object.keys(profile).length > 0) config.profiles = [profile];
   note(`building plan for backend ${backend}`);
   const t0 = performance.now();
-  const plan = await Builder.build(model.network, config);
-  return { plan, profile, buildMs: performance.now() - t0 };
+  const { plan, timing } = await buildNetwork(model.network, config, cache);
+  return { plan, profile, buildMs: performance.now() - t0, timing };
 }
 
 export interface LoadedModel {

@@ -80,11 +80,15 @@ describe('trtexec flags', () => {
     expect([...r.bools]).toEqual(['noTF32']);
   });
   it('refuses unsupported trtexec flags by name, with the reason', () => {
-    for (const flag of ['--int8', '--fp16', '--best', '--useCudaGraph', '--streams=2', '--calib=c.cache', '--timingCacheFile=t.cache']) {
+    for (const flag of ['--int8', '--fp16', '--best', '--useCudaGraph', '--streams=2', '--calib=c.cache', '--noCompilationCache']) {
       expect(() => parseTrtexecArgs(['--onnx=m.onnx', flag])).toThrow(new RegExp(`^${flag.split('=')[0]}: `));
       expect(codeOf(() => parseTrtexecArgs([flag]))).toBe('KILN_E_UNSUPPORTED');
     }
     expect(() => parseTrtexecArgs(['--fp16'])).toThrow('--fp16: FP16 precision needs the CUDA backend, which is not in this build');
+  });
+  it('takes --timingCacheFile and --builderOptimizationLevel (issue 4)', () => {
+    const r = parseTrtexecArgs(['--onnx=m.onnx', '--timingCacheFile=t.kilntc', '--builderOptimizationLevel=3']);
+    expect(r.values).toEqual({ onnx: 'm.onnx', timingCacheFile: 't.kilntc', builderOptimizationLevel: '3' });
   });
   it('treats unknown flags as usage errors', () => {
     expect(codeOf(() => parseTrtexecArgs(['--frobnicate']))).toBe('UsageError');

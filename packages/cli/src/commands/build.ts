@@ -6,13 +6,14 @@ import { isOnnxPath, requireFile } from '../paths.js';
 import type { BuiltPlan } from '../model.js';
 import type { ShapeFlags } from '../shapes.js';
 import { formatBytes, note, out, printJson } from '../report.js';
+import { CACHE_OPTIONS, cacheFlagsOf, timingJson } from '../timing-cache-flags.js';
 
-export const BUILD_USAGE = 'usage: kiln build <model.onnx> -o <file.plan> [--backend cpu|cuda] [--shapes|--minShapes|--optShapes|--maxShapes name:1x3x224x224,…] [--int8 --calib <calib.cache|ranges.json>] [--json]';
+export const BUILD_USAGE = 'usage: kiln build <model.onnx> -o <file.plan> [--backend cpu|cuda] [--shapes|--minShapes|--optShapes|--maxShapes name:1x3x224x224,…] [--int8 --calib <calib.cache|ranges.json>] [--timingCacheFile F | --noTimingCache] [--builderOptimizationLevel 0..5] [--ignoreMismatch] [--json]';
 
 export async function buildCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    { ...COMMON_OPTIONS, ...SHAPE_OPTIONS, output: { type: 'string', short: 'o' }, int8: { type: 'boolean' }, calib: { type: 'string' } },
+    { ...COMMON_OPTIONS, ...SHAPE_OPTIONS, output: { type: 'string', short: 'o' }, int8: { type: 'boolean' }, calib: { type: 'string' }, ...CACHE_OPTIONS },
     BUILD_USAGE,
   );
   if (values.help) {
@@ -27,7 +28,8 @@ export async function buildCommand(argv: string[]): Promise<number> {
   if (values.calib && !values.int8) throw new UsageError('--calib goes with --int8', BUILD_USAGE);
   // Native code loads only once the flags are known to be valid.
   const { buildFromOnnx } = await import('../model.js');
-  const built = values.int8 ? await buildInt8(model, backend, shapeFlagsOf(values), values.calib!) : await buildFromOnnx(model, backend, shapeFlagsOf(values));
+  const cache = cacheFlagsOf(values, BUILD_USAGE);
+  const built = values.int8 ? await buildInt8(model, backend, shapeFlagsOf(values), values.calib!) : await buildFromOnnx(model, backend, shapeFlagsOf(values), [], cache);
   try {
     writeFileSync(output, built.plan);
   } catch (e) {
@@ -47,6 +49,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
       layers: info.layers.length,
       weightsBytes: info.weightsBytes,
       arenaBytes: info.arenaBytes,
+      ...timingJson(built.timing),
     });
   } else {
     out(`Built ${output}: ${formatBytes(built.plan.length)}, backend ${backend}, ${built.buildMs.toFixed(0)} ms`);

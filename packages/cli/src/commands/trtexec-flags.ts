@@ -4,9 +4,9 @@
  */
 import { CliError, UNSUPPORTED, UsageError } from '../errors.js';
 
-export const TRTEXEC_USAGE = 'usage: kiln trtexec (--onnx=<model.onnx> [--saveEngine=<file.plan>] | --loadEngine=<file.plan>) [--shapes=…] [--minShapes=…] [--optShapes=…] [--maxShapes=…] [--loadInputs=name:file.npy,…] [--iterations=N] [--warmUp=MS] [--duration=S] [--avgRuns=N] [--threads=N] [--exportTimes=file.json] [--skipInference] [--noTF32]';
+export const TRTEXEC_USAGE = 'usage: kiln trtexec (--onnx=<model.onnx> [--saveEngine=<file.plan>] | --loadEngine=<file.plan>) [--shapes=…] [--minShapes=…] [--optShapes=…] [--maxShapes=…] [--loadInputs=name:file.npy,…] [--iterations=N] [--warmUp=MS] [--duration=S] [--avgRuns=N] [--threads=N] [--exportTimes=file.json] [--timingCacheFile=F] [--builderOptimizationLevel=0..5] [--skipInference] [--noTF32]';
 
-export const VALUE_FLAGS = ['onnx', 'saveEngine', 'loadEngine', 'shapes', 'minShapes', 'optShapes', 'maxShapes', 'loadInputs', 'iterations', 'warmUp', 'duration', 'avgRuns', 'threads', 'exportTimes', 'backend'] as const;
+export const VALUE_FLAGS = ['onnx', 'saveEngine', 'loadEngine', 'shapes', 'minShapes', 'optShapes', 'maxShapes', 'loadInputs', 'iterations', 'warmUp', 'duration', 'avgRuns', 'threads', 'exportTimes', 'backend', 'timingCacheFile', 'builderOptimizationLevel'] as const;
 export const BOOL_FLAGS = ['skipInference', 'noTF32', 'verbose', 'help'] as const;
 
 const CUDA = 'which needs the CUDA backend, which is not in this build';
@@ -35,10 +35,8 @@ export const REFUSED: Record<string, string> = {
   device: `GPU selection needs the CUDA backend, which is not in this build`,
   useDLACore: `DLA cores do not exist in Kiln`,
   allowGPUFallback: `DLA cores do not exist in Kiln`,
-  timingCacheFile: `timing caches are not in this build`,
   noCompilationCache: `timing/compilation caches are not in this build`,
   tacticSources: `tactic sources (cuBLAS, cuDNN) are CUDA backend features, which is not in this build`,
-  builderOptimizationLevel: `builder optimization levels are not implemented; Kiln always applies all its passes`,
   memPoolSize: `memory pool limits are not implemented; Kiln's arena size is reported by 'kiln inspect'`,
   workspace: `memory pool limits are not implemented; Kiln's arena size is reported by 'kiln inspect'`,
   sparsity: `structured sparsity is not implemented in Kiln`,

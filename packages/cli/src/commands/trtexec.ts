@@ -13,6 +13,7 @@ import { formatBenchSummary, ms, note, out } from '../report.js';
 import { runtimeShapeOf } from '../runtime-shapes.js';
 import { latencyStats } from '../stats.js';
 import { BENCH_DEFAULTS } from './bench.js';
+import { optLevelOf } from '../timing-cache-flags.js';
 import { VERSION } from '../version.js';
 
 /** trtexec's `--loadInputs='in0':a.bin,in1:b.bin` → kiln's `name=file` specs (split on the last ':'). */
@@ -55,7 +56,12 @@ export async function trtexecCommand(argv: string[]): Promise<number> {
     let fromOnnx = false;
     let profile = {};
     if (v.onnx) {
-      const built = await buildFromOnnx(v.onnx, (v.backend as BackendName | undefined) ?? 'cpu', flags, specs);
+      // trtexec keeps a timing cache only with --timingCacheFile; without it the build is cold, as in trtexec.
+      const cache = v.timingCacheFile !== undefined || v.builderOptimizationLevel !== undefined
+        ? { file: v.timingCacheFile, disabled: v.timingCacheFile === undefined, builderOptimizationLevel: optLevelOf(v.builderOptimizationLevel, TRTEXEC_USAGE) }
+        : undefined;
+      const built = await buildFromOnnx(v.onnx, (v.backend as BackendName | undefined) ?? 'cpu', flags, specs, cache);
+      if (built.timing) out(`[I] Timing cache: ${built.timing.timingCache.path ?? 'none'}, ${built.timing.timingCache.hits} hits, ${built.timing.timingCache.misses} misses, ${built.timing.tacticTimeMs.toFixed(2)} ms timing tactics`);
       out(`[I] Engine built in ${(built.buildMs / 1000).toFixed(4)} sec.`);
       plan = built.plan;
       profile = built.profile;
