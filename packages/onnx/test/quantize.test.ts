@@ -19,7 +19,11 @@ try {
   core = null;
 }
 
-const RUNS = ['test_quantizelinear', 'test_quantizelinear_axis', 'test_dequantizelinear', 'test_dequantizelinear_axis'].filter((t) =>
+const RUNS = [
+  'test_quantizelinear', 'test_quantizelinear_axis', 'test_dequantizelinear', 'test_dequantizelinear_axis',
+  // scale and zero point computed at run time (DynamicQuantizeLinear's function body)
+  'test_dynamicquantizelinear_expanded', 'test_dynamicquantizelinear_max_adjusted_expanded', 'test_dynamicquantizelinear_min_adjusted_expanded',
+].filter((t) =>
   fs.existsSync(path.join(CORPUS, t, 'model.onnx')),
 );
 const UNSUPPORTED = ['test_quantizelinear_blocked_symmetric', 'test_dequantizelinear_blocked', 'test_quantizelinear_int4'].filter((t) =>

@@ -15,8 +15,8 @@ function checkCommon(ctx: OpContext, scale: NetworkTensor): number {
   const blockSize = ctx.attrs.int('block_size', 0);
   if (blockSize !== 0) ctx.unsupported(`blocked quantization (block_size=${blockSize}) is not supported; use per-tensor or per-axis scales`);
   if (scale.dtype !== 'float32' && scale.dtype !== 'float16') ctx.unsupported(`a ${scale.dtype} scale is not supported (float32 or float16)`);
-  const perAxis = scale.dims.length === 1 && scale.dims[0] !== 1;
-  if (ctx.opset < 13 && perAxis) ctx.invalid(`opset ${ctx.opset} allows only a scalar scale; per-axis scales need opset 13`);
+  // Opsets 10-12 allow only scalar scales; a 1-D scale there is read with opset 13's default (axis 1), and the
+  // native shape inference rejects one that does not fit, so no check on possibly unknown dims is made here.
   if (scale.dims.length > 1) ctx.unsupported(`a scale of dims [${scale.dims.join(', ')}] means blocked quantization, which is not supported`);
   return ctx.opset >= 13 ? ctx.attrs.int('axis', 1) : 1;
 }
