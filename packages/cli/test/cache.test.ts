@@ -87,7 +87,7 @@ describe('kiln cache commands (fake native format)', () => {
     writeFileSync(f, makeCache(['k1', 'k2', 'k3']));
     const j = JSON.parse((await cache(['show', f, '--json'])).stdout);
     expect(j.entries).toBe(3);
-    expect(j.device).toEqual({ id: FAKE_DEVICE, backend: 'cpu' });
+    expect(j.device).toEqual({ backend: 'cpu', identity: FAKE_DEVICE, capability: 'x86_64-avx2' });
     expect(j.keys.map((k: { key: string }) => k.key)).toEqual(['k1', 'k2', 'k3']);
     const human = (await cache(['show', f])).stdout;
     expect(human).toContain('entries: 3');
@@ -319,9 +319,10 @@ describe.skipIf(!native)('end to end with the native timing cache', () => {
     expect(imp.status, imp.stderr).toBe(0);
     expect(keysIn(back)).toEqual(keysIn(tc));
     // Ship it: bundle for this device, install on a "fresh machine" (empty user tier), build with no timing.
-    const device = kiln(['cache', 'path'], { KILN_TIMING_CACHE: '' });
-    expect(device.status, device.stderr).toBe(0);
-    const id = show.device.id ?? JSON.stringify(show.device);
+    const path = kiln(['cache', 'path'], { KILN_TIMING_CACHE: '' });
+    expect(path.status, path.stderr).toBe(0);
+    expect(path.stdout.trim().startsWith(join(dir, 'xdg', 'kiln', 'timing-cache'))).toBe(true);
+    const id = String(show.device.identity);
     const bundle = join(dir, 'b.json');
     const b = kiln(['cache', 'bundle', '--device', id, '--from', tc, '-o', bundle]);
     expect(b.status, b.stderr).toBe(0);

@@ -123,11 +123,13 @@ export const pruneCache = (bytes: Uint8Array, olderThanMs: number | null, maxEnt
 export const deviceIdentity = (backend: string): string => call((n) => n.deviceIdentity(backend));
 
 /**
- * One string naming the device a cache was measured on: the device object's `id` when it has one,
- * else its canonical JSON (keys sorted), so two caches of one device always compare equal.
+ * One string naming the device a cache was measured on: the device header's `identity` (what
+ * `deviceIdentity(backend)` returns; kiln-core's CacheDevice) or `id`, else its canonical JSON (keys
+ * sorted), so two caches of one device always compare equal.
  */
 export function deviceIdOf(info: Pick<TimingCacheInfo, 'device'>): string {
   const d = info.device;
+  if (d && typeof d === 'object' && typeof d.identity === 'string') return d.identity;
   if (d && typeof d === 'object' && typeof d.id === 'string') return d.id;
   return canonicalJson(d);
 }

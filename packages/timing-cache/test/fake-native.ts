@@ -10,7 +10,7 @@ import type { TimingCacheNative } from '../src/native';
 const MAGIC = 'FAKE-KILNTC-1\n';
 
 interface Tactic { id: string; medianMs: number; minMs: number; samples: number; measuredAt: number }
-interface Doc { version: 1; device: { id: string; backend: string }; keys: Record<string, { signature: string; tactics: Tactic[] }> }
+interface Doc { version: 1; device: { backend: string; identity: string; capability: string }; keys: Record<string, { signature: string; tactics: Tactic[] }> }
 
 function err(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
@@ -35,7 +35,7 @@ export function decode(bytes: Uint8Array): Doc {
 export const FAKE_DEVICE = 'fake-cpu:x86_64-avx2';
 
 export function makeCache(keys: string[], opts: { device?: string; measuredAt?: number } = {}): Buffer {
-  const doc: Doc = { version: 1, device: { id: opts.device ?? FAKE_DEVICE, backend: 'cpu' }, keys: {} };
+  const doc: Doc = { version: 1, device: { backend: 'cpu', identity: opts.device ?? FAKE_DEVICE, capability: 'x86_64-avx2' }, keys: {} };
   for (const k of keys) {
     doc.keys[k] = { signature: `Conv(${k})`, tactics: [{ id: 'im2col-gemm', medianMs: 1.5, minMs: 1.2, samples: 7, measuredAt: opts.measuredAt ?? Date.now() }] };
   }
@@ -59,7 +59,7 @@ export const fakeNative: TimingCacheNative = {
   timingCacheMerge(a, b) {
     const da = decode(a);
     const db = decode(b);
-    if (da.device.id !== db.device.id) throw err('KILN_E_CACHE_MISMATCH', `device ${db.device.id} is not ${da.device.id}`);
+    if (da.device.identity !== db.device.identity) throw err('KILN_E_CACHE_MISMATCH', `device ${db.device.identity} is not ${da.device.identity}`);
     return encode({ ...da, keys: { ...db.keys, ...da.keys } });
   },
   timingCacheExport(bytes) {
