@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Builder, Engine, Network, Tensor } from '@kiln/core';
+import { parseOnnx, supportedOps } from '@kiln/onnx';
 import {
   accuracyReport,
   calibGraph,
@@ -17,6 +18,7 @@ import {
   decodeModelBytes,
   int8Available,
   openDataset,
+  profileFor,
   readCalibrationCache,
   readNpy,
   scaleBits,
@@ -202,6 +204,17 @@ describe('Q/DQ ONNX of the bundled test models in onnxruntime', () => {
           expect(cosine(a, b)).toBeGreaterThanOrEqual(0.99);
           // Quantization is really there: the outputs are not bit-identical.
           expect(a.some((v, i) => v !== b[i])).toBe(true);
+        }
+        if (algorithm === 'entropy2' && supportedOps.includes('QuantizeLinear')) {
+          // Kiln builds the Q/DQ model too (explicit quantization) and agrees with onnxruntime on it.
+          const parsed = await parseOnnx(qdq.bytes);
+          const profile = profileFor(parsed, { [m.input]: m.dims });
+          const ctx = (await Engine.load(await Builder.build(parsed.network, profile ? { profiles: [profile] } : {}))).createContext();
+          for (const data of batches) {
+            const kiln = (await ctx.run({ [m.input]: new Tensor('float32', data, m.dims) }))[m.output].data as Float32Array;
+            const ref = (await int8.run({ [m.input]: new ort.Tensor('float32', data, m.dims) }))[m.output].data as Float32Array;
+            expect(cosine(kiln, ref)).toBeGreaterThanOrEqual(0.999);
+          }
         }
       }
     });
