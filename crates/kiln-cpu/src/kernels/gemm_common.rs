@@ -99,110 +99,19 @@ pub fn need_outputs(outputs: &[Tensor], n: usize, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Applies a fused activation in place (same formulas as the standalone activation layer).
+/// Applies a fused activation in place, with exactly the formulas of the standalone activation
+/// layer (one implementation: fused and unfused results must agree bit for bit).
 pub fn apply_activation<T: KFloat>(act: &ActivationKind, v: &mut [T]) {
-    let c = |x: f64| T::f(x);
-    let (zero, one) = (T::zero(), T::one());
-    match *act {
-        ActivationKind::Relu => v.iter_mut().for_each(|x| {
-            if *x < zero {
-                *x = zero
+    if let ActivationKind::Relu = act {
+        // The common case after convolutions: a tight loop the compiler vectorises (NaN stays NaN).
+        v.iter_mut().for_each(|x| {
+            if *x < T::zero() {
+                *x = T::zero()
             }
-        }),
-        ActivationKind::Clip { min, max } => {
-            let (lo, hi) = (c(min as f64), c(max as f64));
-            v.iter_mut().for_each(|x| *x = x.max(lo).min(hi))
-        }
-        ActivationKind::Sigmoid => v.iter_mut().for_each(|x| *x = one / (one + (-*x).exp())),
-        ActivationKind::Tanh => v.iter_mut().for_each(|x| *x = x.tanh()),
-        ActivationKind::LeakyRelu { alpha } => v.iter_mut().for_each(|x| {
-            if *x < zero {
-                *x = *x * c(alpha as f64)
-            }
-        }),
-        ActivationKind::Elu { alpha } => v.iter_mut().for_each(|x| {
-            if *x < zero {
-                *x = c(alpha as f64) * (x.exp() - one)
-            }
-        }),
-        ActivationKind::Selu { alpha, gamma } => v.iter_mut().for_each(|x| {
-            *x = if *x > zero { c(gamma as f64) * *x } else { c(gamma as f64) * (c(alpha as f64) * x.exp() - c(alpha as f64)) }
-        }),
-        ActivationKind::Celu { alpha } => v.iter_mut().for_each(|x| {
-            let a = c(alpha as f64);
-            *x = x.max(zero) + zero.min(a * ((*x / a).exp() - one))
-        }),
-        ActivationKind::Softplus => v.iter_mut().for_each(|x| {
-            // log(1 + e^x) without overflow for large x.
-            *x = if *x > zero { *x + (-*x).exp().ln_1p() } else { x.exp().ln_1p() }
-        }),
-        ActivationKind::Softsign => v.iter_mut().for_each(|x| *x = *x / (one + x.abs())),
-        ActivationKind::HardSigmoid { alpha, beta } => {
-            v.iter_mut().for_each(|x| *x = (c(alpha as f64) * *x + c(beta as f64)).max(zero).min(one))
-        }
-        ActivationKind::HardSwish => v.iter_mut().for_each(|x| *x = *x * (*x / c(6.0) + c(0.5)).max(zero).min(one)),
-        ActivationKind::ThresholdedRelu { alpha } => v.iter_mut().for_each(|x| {
-            if *x <= c(alpha as f64) {
-                *x = zero
-            }
-        }),
-        ActivationKind::ScaledTanh { alpha, beta } => v.iter_mut().for_each(|x| *x = c(alpha as f64) * (c(beta as f64) * *x).tanh()),
-        ActivationKind::Gelu { tanh } => v.iter_mut().for_each(|x| {
-            let xf = x.f64();
-            let y = if tanh {
-                0.5 * xf * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (xf + 0.044715 * xf * xf * xf)).tanh())
-            } else {
-                0.5 * xf * (1.0 + erf(xf / std::f64::consts::SQRT_2))
-            };
-            *x = c(y)
-        }),
-        ActivationKind::Mish => v.iter_mut().for_each(|x| {
-            let sp = if *x > zero { *x + (-*x).exp().ln_1p() } else { x.exp().ln_1p() };
-            *x = *x * sp.tanh()
-        }),
-        ActivationKind::Shrink { bias, lambd } => v.iter_mut().for_each(|x| {
-            let (b, l) = (c(bias as f64), c(lambd as f64));
-            *x = if *x < -l { *x + b } else if *x > l { *x - b } else { zero }
-        }),
+        });
+        return;
     }
-}
-
-/// erf(x) to ~1e-15 (series for small |x|, continued fraction via erfc otherwise).
-pub fn erf(x: f64) -> f64 {
-    let ax = x.abs();
-    let r = if ax < 2.5 {
-        // Maclaurin series: 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1)).
-        let mut term = ax;
-        let mut sum = ax;
-        let x2 = ax * ax;
-        let mut n = 0.0;
-        while term.abs() > 1e-17 * sum.abs() && n < 200.0 {
-            n += 1.0;
-            term *= -x2 / n;
-            sum += term / (2.0 * n + 1.0);
-        }
-        sum * 2.0 / std::f64::consts::PI.sqrt()
-    } else if ax > 6.0 {
-        1.0
-    } else {
-        // Lentz continued fraction for erfc.
-        let mut f = ax;
-        let mut cc = ax;
-        let mut d = 0.0;
-        for k in 1..200 {
-            let a = k as f64 / 2.0;
-            d = ax + a * d;
-            d = 1.0 / d;
-            cc = ax + a / cc;
-            let delta = cc * d;
-            f *= delta;
-            if (delta - 1.0).abs() < 1e-16 {
-                break;
-            }
-        }
-        1.0 - (-ax * ax).exp() / (f * std::f64::consts::PI.sqrt())
-    };
-    if x < 0.0 { -r } else { r }
+    v.iter_mut().for_each(|x| *x = crate::kernels::pointwise::pointwise_ops::activation(act, *x));
 }
 
 /// Threads to give gemm: rayon's pool (the context sets it up), 1 for tiny products where
