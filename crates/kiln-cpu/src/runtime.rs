@@ -164,7 +164,8 @@ impl CpuContext {
 
     /// Runs like `run` and accumulates, for every float32/float16 network input and layer output,
     /// the running max |x| and the |x| histogram (`kiln_core::calibration`). Build the engine with
-    /// `BuilderConfig.calibration` so that every tensor keeps its network name.
+    /// `BuilderConfig.calibration` so that every tensor keeps its network name. A batch that fails part
+    /// way (e.g. an out-of-range gather index) leaves the statistics of the layers before it counted.
     pub fn calibrate(&mut self, inputs: &[(String, Tensor)]) -> Result<()> {
         self.execute(inputs, true).map(|_| ())
     }

@@ -203,6 +203,11 @@ fn explicit_qdq_network_builds_and_runs() {
     let y = net.add_layer("dq", LayerKind::DequantizeLinear { axis: 1 }, &[Some(q), Some(s), Some(z)]).unwrap()[0];
     net.mark_output(y).unwrap();
     let plan = build_plan(&net, &BuilderConfig::default(), &CpuBackend).unwrap();
+    // Ranges do not quantize an explicitly quantized network a second time.
+    let mut ranges = BTreeMap::new();
+    ranges.insert("x".to_string(), 1.0f32);
+    let (_, stats) = build_plan_with_stats(&net, &BuilderConfig { int8: Some(Int8Config { ranges }), ..Default::default() }, &CpuBackend).unwrap();
+    assert_eq!((stats.int8_layers, stats.int8_missing_range), (0, 0));
     let engine = CpuEngine::load(&plan).unwrap();
     let mut ctx = engine.create_context(1).unwrap();
     let out = ctx.run(&[("x".to_string(), Tensor::from_f32(vec![4], vec![0.25, 0.75, -100.0, 100.0]).unwrap())]).unwrap();

@@ -16,12 +16,14 @@ pub mod int8;
 pub mod memory;
 pub mod profile;
 pub mod simplify;
+pub mod tune;
 
 use crate::error::Result;
 use crate::kiln_bail;
 use crate::layer::LayerKind;
 use crate::network::Network;
 use crate::plan::{write_plan, PlanBody, PlanHeader, FORMAT_VERSION};
+use crate::tactic::{TensorSig, TimingSample};
 use crate::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -45,6 +47,18 @@ pub struct OptimizationProfile {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuilderConfig {
+    /// 0..=5 (default 3): how hard the builder times kernel tactics; see `tune.rs` and
+    /// docs/timing-cache.md.
+    #[serde(default)]
+    pub builder_optimization_level: Option<u8>,
+    /// Input timing cache (bytes of `timing_cache::TimingCache`); not part of the JSON config (the
+    /// bindings pass the bytes separately).
+    #[serde(skip)]
+    pub timing_cache: Option<Vec<u8>>,
+    /// Use a timing cache of another device of the same compute capability (entries are re-timed
+    /// at levels 4-5).
+    #[serde(default)]
+    pub ignore_timing_cache_mismatch: bool,
     /// Optimization profiles; inputs with dynamic dims need an entry in each.
     #[serde(default)]
     pub profiles: Vec<OptimizationProfile>,
@@ -65,6 +79,23 @@ pub trait BuildBackend {
     fn device_identity(&self) -> String;
     /// Evaluates a layer on the host (constant folding). Outputs come shaped and sized.
     fn evaluate(&self, kind: &LayerKind, inputs: &[Option<&Tensor>], outputs: &mut [Tensor]) -> Result<()>;
+    /// Devices that run the same kernels share a capability (CPU: architecture + ISA features);
+    /// timing caches may be adopted across identities within one capability.
+    fn device_capability(&self) -> String {
+        self.device_identity()
+    }
+    /// Version of the backend's kernel library; part of every timing-cache key.
+    fn tactic_library_version(&self) -> u32 {
+        0
+    }
+    /// Tactic ids eligible for a layer with these inputs (concrete shapes); empty = not tunable.
+    fn tactics(&self, _kind: &LayerKind, _inputs: &[Option<TensorSig>]) -> Vec<String> {
+        Vec::new()
+    }
+    /// Runs `tactic` on `inputs` `warmup` times untimed, then `samples` times timed.
+    fn time_tactic(&self, kind: &LayerKind, tactic: &str, _inputs: &[Option<&Tensor>], _warmup: usize, _samples: usize) -> Result<TimingSample> {
+        kiln_bail!(Unsupported, "the {} backend cannot time tactic '{tactic}' of a {} layer", self.name(), kind.type_name())
+    }
 }
 
 /// How many layers each pass changed (reported by `kiln build --json`).
@@ -106,7 +137,10 @@ pub fn optimize(network: &Network, config: &BuilderConfig, backend: &dyn BuildBa
         graph::eliminate_dead_and_compact(&mut net);
         stats.batchnorms_folded = fuse::fold_batchnorm(&mut net);
     }
-    if let Some(int8) = &config.int8 {
+    // An explicitly quantized network (Q/DQ layers from a Q/DQ ONNX model) runs as it is: like TensorRT,
+    // which ignores calibration ranges for such networks, ranges do not add a second quantization.
+    let explicit_qdq = network.layers.iter().any(|l| matches!(l.kind, LayerKind::QuantizeLinear { .. } | LayerKind::DequantizeLinear { .. }));
+    if let Some(int8) = config.int8.as_ref().filter(|_| !explicit_qdq) {
         let outcome = int8::insert_qdq(&mut net, int8)?;
         stats.int8_layers = outcome.quantized;
         stats.int8_missing_range = outcome.missing_range;
@@ -122,7 +156,7 @@ pub fn optimize(network: &Network, config: &BuilderConfig, backend: &dyn BuildBa
     let max_dims = memory::max_shapes(&net, &profiles, backend);
     let memory = memory::plan_memory(&net, &max_dims);
     stats.layers_out = net.layers.len();
-    Ok((PlanBody { network: net, profiles, memory }, stats))
+    Ok((PlanBody { network: net, profiles, memory, tactics: Vec::new() }, stats))
 }
 
 /// Builds serialized plan bytes.
@@ -131,14 +165,78 @@ pub fn build_plan(network: &Network, config: &BuilderConfig, backend: &dyn Build
 }
 
 pub fn build_plan_with_stats(network: &Network, config: &BuilderConfig, backend: &dyn BuildBackend) -> Result<(Vec<u8>, BuildStats)> {
-    let (body, stats) = optimize(network, config, backend)?;
+    build_plan_with_report(network, config, backend).map(|(p, r)| (p, r.stats))
+}
+
+/// Timing-cache use of one build.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CacheReport {
+    /// Tunable layers whose tactic came from the cache (or from an identical layer timed earlier in this build).
+    pub hits: usize,
+    /// Tunable layers that had to be timed.
+    pub misses: usize,
+    /// Entries in the updated cache.
+    pub entries: usize,
+    /// Error code (`KILN_E_CORRUPT_CACHE`, `KILN_E_CACHE_MISMATCH`) when the input cache was not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
+}
+
+/// What a build reports besides the plan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildReport {
+    pub build_ms: f64,
+    /// Wall time spent timing tactics.
+    pub tactic_time_ms: f64,
+    pub timing_cache: CacheReport,
+    pub builder_optimization_level: u8,
+    pub stats: BuildStats,
+    /// Non-fatal problems (e.g. an input timing cache that could not be used, and why).
+    pub warnings: Vec<String>,
+    /// The input cache plus this build's measurements (serialized `TimingCache`).
+    #[serde(skip)]
+    pub updated_cache: Vec<u8>,
+}
+
+/// Builds serialized plan bytes, choosing kernel tactics by timing (with the timing cache).
+pub fn build_plan_with_report(network: &Network, config: &BuilderConfig, backend: &dyn BuildBackend) -> Result<(Vec<u8>, BuildReport)> {
+    let started = std::time::Instant::now();
+    let level = tune::optimization_level(config)?;
+    let device = tune::cache_device(backend);
+    let mut report = BuildReport { builder_optimization_level: level, ..Default::default() };
+    let mut cache = match config.timing_cache.as_deref().filter(|b| !b.is_empty()) {
+        None => crate::timing_cache::TimingCache::new(device.clone()),
+        Some(bytes) => match crate::timing_cache::TimingCache::load_for(bytes, &device, config.ignore_timing_cache_mismatch) {
+            Ok(c) => c,
+            Err(e) => {
+                report.warnings.push(format!("the timing cache was not used: {}", e.message));
+                report.timing_cache.rejected = Some(e.code.as_str().to_string());
+                crate::timing_cache::TimingCache::new(device.clone())
+            }
+        },
+    };
+    let (mut body, stats) = optimize(network, config, backend)?;
+    report.stats = stats;
+    // Calibration engines only gather statistics: their speed does not matter.
+    let level = if config.calibration { 0 } else { level };
+    let outcome = tune::tune(&body.network, &body.profiles, backend, &mut cache, level)?;
+    body.tactics = outcome.tactics;
+    report.tactic_time_ms = outcome.tactic_time_ms;
+    report.timing_cache.hits = outcome.hits;
+    report.timing_cache.misses = outcome.misses;
+    report.timing_cache.entries = cache.len();
+    report.updated_cache = cache.to_bytes()?;
     let header = PlanHeader {
         format_version: FORMAT_VERSION,
         kiln_version: crate::KILN_VERSION.to_string(),
         backend: backend.name().to_string(),
         device: backend.device_identity(),
     };
-    Ok((write_plan(&header, &body)?, stats))
+    let plan = write_plan(&header, &body)?;
+    report.build_ms = started.elapsed().as_secs_f64() * 1e3;
+    Ok((plan, report))
 }
 
 /// A network output that is a constant or a network input gets an Identity layer so that every
