@@ -31,6 +31,10 @@ pub enum ErrorCode {
     InvalidValue,
     /// A Rust panic caught at the binding boundary: always a Kiln bug.
     Internal,
+    /// Timing-cache bytes that are truncated, corrupted or not a timing cache.
+    CorruptCache,
+    /// A valid timing cache made for another device (or compute capability) or tactic library.
+    CacheMismatch,
 }
 
 impl ErrorCode {
@@ -48,6 +52,8 @@ impl ErrorCode {
             ErrorCode::BackendUnavailable => "KILN_E_BACKEND_UNAVAILABLE",
             ErrorCode::InvalidValue => "KILN_E_INVALID_VALUE",
             ErrorCode::Internal => "KILN_E_INTERNAL",
+            ErrorCode::CorruptCache => "KILN_E_CORRUPT_CACHE",
+            ErrorCode::CacheMismatch => "KILN_E_CACHE_MISMATCH",
         }
     }
 }

@@ -7,6 +7,9 @@ pub mod error;
 pub mod infer;
 pub mod layer;
 pub mod network;
+pub mod sha256;
+pub mod tactic;
+pub mod timing_cache;
 pub mod tensor;
 
 pub use dtype::DType;

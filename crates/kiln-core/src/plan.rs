@@ -15,7 +15,8 @@
 
 use crate::builder::memory::MemoryPlan;
 use crate::builder::OptimizationProfile;
-use crate::error::Result;
+use crate::error::{ErrorCode, Result};
+use crate::tactic::TacticChoice;
 use crate::network::Network;
 use crate::{kiln_bail, kiln_err};
 use serde::{Deserialize, Serialize};
@@ -59,6 +60,12 @@ pub struct LayerInfo {
     pub fused_from: Vec<String>,
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,
+    /// The kernel tactic the builder chose (absent: the backend's default heuristic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tactic: Option<String>,
+    /// The chosen tactic's median time at the build's timing shapes, when it was timed or came from the cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tactic_time_ms: Option<f64>,
 }
 
 /// The fixed header fields, readable without decoding the body.
@@ -76,6 +83,27 @@ pub struct PlanBody {
     pub network: Network,
     pub profiles: Vec<OptimizationProfile>,
     pub memory: MemoryPlan,
+    /// Per layer (same index as `network.layers`): the kernel tactic the builder chose; `None`
+    /// (or a shorter vector) = the backend's default heuristic.
+    pub tactics: Vec<Option<TacticChoice>>,
+}
+
+impl PlanBody {
+    /// The tactic chosen for layer `i`, if any.
+    pub fn tactic(&self, i: usize) -> Option<&str> {
+        self.tactics.get(i).and_then(|t| t.as_ref()).map(|t| t.tactic.as_str())
+    }
+}
+
+/// A layer as stored in the plan's layer program: the layer plus its tactic. (The tactic is not a
+/// `Layer` field so that passes building `Layer` literals stay unaffected; an absent `tactic` reads
+/// as the default heuristic, so plans written before tactics existed still load.)
+#[derive(Serialize, Deserialize)]
+struct StoredLayer {
+    #[serde(flatten)]
+    layer: crate::network::Layer,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tactic: Option<TacticChoice>,
 }
 
 /// The body as stored. Layer kinds are internally tagged serde enums (the JSON contract with JS),
@@ -95,7 +123,16 @@ impl StoredBody {
     fn from_body(body: &PlanBody) -> Result<StoredBody> {
         Ok(StoredBody {
             tensors: body.network.tensors.clone(),
-            layers_json: serde_json::to_string(&body.network.layers).map_err(|e| kiln_err!(Internal, "encoding plan layers: {e}"))?,
+            layers_json: {
+                let stored: Vec<StoredLayer> = body
+                    .network
+                    .layers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| StoredLayer { layer: l.clone(), tactic: body.tactics.get(i).cloned().flatten() })
+                    .collect();
+                serde_json::to_string(&stored).map_err(|e| kiln_err!(Internal, "encoding plan layers: {e}"))?
+            },
             inputs: body.network.inputs.clone(),
             outputs: body.network.outputs.clone(),
             profiles: body.profiles.clone(),
@@ -104,8 +141,11 @@ impl StoredBody {
     }
 
     fn into_body(self) -> Result<PlanBody> {
-        let layers = serde_json::from_str(&self.layers_json).map_err(|e| kiln_err!(CorruptPlan, "plan layer program is corrupt: {e}"))?;
+        let stored: Vec<StoredLayer> = serde_json::from_str(&self.layers_json).map_err(|e| kiln_err!(CorruptPlan, "plan layer program is corrupt: {e}"))?;
+        let tactics = stored.iter().map(|s| s.tactic.clone()).collect();
+        let layers = stored.into_iter().map(|s| s.layer).collect();
         Ok(PlanBody {
+            tactics,
             network: Network { tensors: self.tensors, layers, inputs: self.inputs, outputs: self.outputs },
             profiles: self.profiles,
             memory: self.memory,
@@ -116,57 +156,102 @@ impl StoredBody {
 pub fn write_plan(header: &PlanHeader, body: &PlanBody) -> Result<Vec<u8>> {
     let header_json = serde_json::to_vec(header).map_err(|e| kiln_err!(Internal, "encoding plan header: {e}"))?;
     let body_bytes = bincode::serialize(&StoredBody::from_body(body)?).map_err(|e| kiln_err!(Internal, "encoding plan body: {e}"))?;
-    let mut out = Vec::with_capacity(28 + header_json.len() + body_bytes.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&(header_json.len() as u32).to_le_bytes());
-    out.extend_from_slice(&header_json);
-    out.extend_from_slice(&(body_bytes.len() as u64).to_le_bytes());
-    out.extend_from_slice(&body_bytes);
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    Ok(out)
+    Ok(write_frame(MAGIC, FORMAT_VERSION, &header_json, &body_bytes))
 }
 
-/// Splits and checks the framing; returns the header and the body bytes.
-fn frame(bytes: &[u8]) -> Result<(PlanHeader, &[u8])> {
-    if bytes.len() < 8 || &bytes[..8] != MAGIC {
-        kiln_bail!(CorruptPlan, "not a Kiln plan: the file does not start with the 'KILNPLAN' magic (is it an ONNX model or a TensorRT engine?)");
+/// What a framed file is called in errors, and the codes its failures carry. Plans and timing
+/// caches share the framing (magic, version, header length, header JSON, body length, body, CRC-32).
+pub(crate) struct FrameKind {
+    pub magic: &'static [u8],
+    pub version: u32,
+    /// "plan", "timing cache".
+    pub what: &'static str,
+    /// Said after "not a Kiln <what>: …" when the magic is wrong.
+    pub magic_hint: &'static str,
+    /// What to do about a format version this Kiln does not read.
+    pub version_fix: &'static str,
+    pub corrupt: ErrorCode,
+    pub mismatch: ErrorCode,
+}
+
+const PLAN_FRAME: FrameKind = FrameKind {
+    magic: MAGIC,
+    version: FORMAT_VERSION,
+    what: "plan",
+    magic_hint: "the file does not start with the 'KILNPLAN' magic (is it an ONNX model or a TensorRT engine?)",
+    version_fix: "rebuild the plan with this Kiln",
+    corrupt: ErrorCode::CorruptPlan,
+    mismatch: ErrorCode::PlanMismatch,
+};
+
+/// magic | version u32 | header length u32 | header | body length u64 | body | CRC-32 of all before.
+pub(crate) fn write_frame(magic: &[u8], version: u32, header: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(magic.len() + 20 + header.len() + body.len());
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    out.extend_from_slice(header);
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(body);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Checks magic, version, lengths and checksum; returns the header bytes and the body bytes.
+pub(crate) fn split_frame<'a>(kind: &FrameKind, bytes: &'a [u8]) -> Result<(&'a [u8], &'a [u8])> {
+    let what = kind.what;
+    let err = |code: ErrorCode, msg: String| Err(crate::error::KilnError::new(code, msg));
+    let ml = kind.magic.len();
+    if bytes.len() < ml || &bytes[..ml] != kind.magic {
+        return err(kind.corrupt, format!("not a Kiln {what}: {}", kind.magic_hint));
     }
-    if bytes.len() < 16 {
-        kiln_bail!(CorruptPlan, "plan is truncated: {} bytes, too short for a header", bytes.len());
+    if bytes.len() < ml + 8 {
+        return err(kind.corrupt, format!("{what} is truncated: {} bytes, too short for a header", bytes.len()));
     }
-    let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
-    if version != FORMAT_VERSION {
-        kiln_bail!(PlanMismatch, "plan format version {version}, but this Kiln ({}) reads format version {FORMAT_VERSION}; rebuild the plan with this Kiln", crate::KILN_VERSION);
+    let version = u32::from_le_bytes(bytes[ml..ml + 4].try_into().unwrap());
+    if version != kind.version {
+        return err(
+            kind.mismatch,
+            format!("{what} format version {version}, but this Kiln ({}) reads format version {}; {}", crate::KILN_VERSION, kind.version, kind.version_fix),
+        );
     }
-    let header_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
-    let body_len_at = 16usize.checked_add(header_len).filter(|&e| e + 8 <= bytes.len());
+    let header_len = u32::from_le_bytes(bytes[ml + 4..ml + 8].try_into().unwrap()) as usize;
+    let header_at = ml + 8;
+    let body_len_at = header_at.checked_add(header_len).filter(|&e| e + 8 <= bytes.len());
     let Some(body_len_at) = body_len_at else {
-        kiln_bail!(CorruptPlan, "plan is truncated or corrupt: header length {header_len} runs past the end of the {}-byte file", bytes.len());
+        return err(kind.corrupt, format!("{what} is truncated or corrupt: header length {header_len} runs past the end of the {}-byte file", bytes.len()));
     };
     let body_len = u64::from_le_bytes(bytes[body_len_at..body_len_at + 8].try_into().unwrap());
     let body_at = body_len_at + 8;
     let expected = (body_at as u64).checked_add(body_len).and_then(|e| e.checked_add(4));
     if expected != Some(bytes.len() as u64) {
-        kiln_bail!(
-            CorruptPlan,
-            "plan is truncated or corrupt: the header announces {} bytes, the file has {}",
-            expected.map(|e| e.to_string()).unwrap_or_else(|| "an impossible number of".into()),
-            bytes.len()
+        return err(
+            kind.corrupt,
+            format!(
+                "{what} is truncated or corrupt: the header announces {} bytes, the file has {}",
+                expected.map(|e| e.to_string()).unwrap_or_else(|| "an impossible number of".into()),
+                bytes.len()
+            ),
         );
     }
     let crc_at = bytes.len() - 4;
     let stored = u32::from_le_bytes(bytes[crc_at..].try_into().unwrap());
     let actual = crc32fast::hash(&bytes[..crc_at]);
     if stored != actual {
-        kiln_bail!(CorruptPlan, "plan checksum mismatch (stored {stored:08x}, computed {actual:08x}): the file is corrupted; rebuild it");
+        return err(kind.corrupt, format!("{what} checksum mismatch (stored {stored:08x}, computed {actual:08x}): the file is corrupted; rebuild it"));
     }
-    let header: PlanHeader = serde_json::from_slice(&bytes[16..16 + header_len]).map_err(|e| kiln_err!(CorruptPlan, "plan header is unreadable: {e}"))?;
-    if header.format_version != version {
-        kiln_bail!(CorruptPlan, "plan header says format version {}, the frame says {version}", header.format_version);
+    Ok((&bytes[header_at..header_at + header_len], &bytes[body_at..crc_at]))
+}
+
+/// Splits and checks the framing; returns the header and the body bytes.
+fn frame(bytes: &[u8]) -> Result<(PlanHeader, &[u8])> {
+    let (header, body) = split_frame(&PLAN_FRAME, bytes)?;
+    let header: PlanHeader = serde_json::from_slice(header).map_err(|e| kiln_err!(CorruptPlan, "plan header is unreadable: {e}"))?;
+    if header.format_version != FORMAT_VERSION {
+        kiln_bail!(CorruptPlan, "plan header says format version {}, the frame says {FORMAT_VERSION}", header.format_version);
     }
-    Ok((header, &bytes[body_at..crc_at]))
+    Ok((header, body))
 }
 
 /// Reads and validates the header (magic, version, length, checksum) of plan bytes.
@@ -265,12 +350,15 @@ pub fn plan_info(header: &PlanHeader, body: &PlanBody) -> PlanInfo {
         layers: net
             .layers
             .iter()
-            .map(|l| LayerInfo {
+            .enumerate()
+            .map(|(i, l)| LayerInfo {
                 name: l.name.clone(),
                 layer_type: l.kind.type_name().to_string(),
                 fused_from: l.fused_from.clone(),
                 inputs: l.inputs.iter().map(name).collect(),
                 outputs: l.outputs.iter().map(|&o| net.tensors[o].name.clone()).collect(),
+                tactic: body.tactic(i).map(str::to_string),
+                tactic_time_ms: body.tactics.get(i).and_then(|t| t.as_ref()).and_then(|t| t.time_ms),
             })
             .collect(),
         weights_bytes: net.tensors.iter().filter_map(|t| t.value.as_ref()).map(|v| v.byte_len() as u64).sum(),
