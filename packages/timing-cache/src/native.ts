@@ -9,17 +9,25 @@ import { KilnError } from '@kiln/core';
 import { sanitizeDeviceId } from './location';
 
 export interface TacticTiming {
-  id: string | number;
+  /** Tactic id (kiln-core names it `tactic`). */
+  tactic?: string;
+  id?: string | number;
   medianMs: number;
-  minMs: number;
+  minMs?: number;
   samples: number;
-  measuredAt: number | string;
+  /** Unix time of the measurement, ms. */
+  measuredAt: number;
 }
 
+/** One key of `timingCacheInfo`: kiln-core reports the winning tactic flat; a `tactics` list is accepted too. */
 export interface TimingCacheKeyInfo {
   key: string;
   signature: string;
-  tactics: TacticTiming[];
+  tactic?: string;
+  medianMs?: number;
+  samples?: number;
+  measuredAt?: number;
+  tactics?: TacticTiming[];
   retime?: boolean;
 }
 

@@ -9,7 +9,7 @@ import type { TimingCacheNative } from '../src/native';
 
 const MAGIC = 'FAKE-KILNTC-1\n';
 
-interface Tactic { id: string; medianMs: number; minMs: number; samples: number; measuredAt: number }
+interface Tactic { tactic: string; medianMs: number; minMs: number; samples: number; measuredAt: number }
 interface Doc { version: 1; device: { backend: string; identity: string; capability: string }; keys: Record<string, { signature: string; tactics: Tactic[] }> }
 
 function err(code: string, message: string): Error {
@@ -37,7 +37,7 @@ export const FAKE_DEVICE = 'fake-cpu:x86_64-avx2';
 export function makeCache(keys: string[], opts: { device?: string; measuredAt?: number } = {}): Buffer {
   const doc: Doc = { version: 1, device: { backend: 'cpu', identity: opts.device ?? FAKE_DEVICE, capability: 'x86_64-avx2' }, keys: {} };
   for (const k of keys) {
-    doc.keys[k] = { signature: `Conv(${k})`, tactics: [{ id: 'im2col-gemm', medianMs: 1.5, minMs: 1.2, samples: 7, measuredAt: opts.measuredAt ?? Date.now() }] };
+    doc.keys[k] = { signature: `Conv(${k})`, tactics: [{ tactic: 'im2col-gemm', medianMs: 1.5, minMs: 1.2, samples: 7, measuredAt: opts.measuredAt ?? Date.now() }] };
   }
   return encode(doc);
 }
@@ -53,7 +53,7 @@ export const fakeNative: TimingCacheNative = {
       entries: Object.keys(d.keys).length,
       device: d.device,
       version: d.version,
-      keys: Object.entries(d.keys).map(([key, v]) => ({ key, signature: v.signature, tactics: v.tactics, retime: false })),
+      keys: Object.entries(d.keys).map(([key, v]) => ({ key, signature: v.signature, tactic: v.tactics[0].tactic, medianMs: v.tactics[0].medianMs, samples: v.tactics[0].samples, measuredAt: v.tactics[0].measuredAt, retime: false })),
     });
   },
   timingCacheMerge(a, b) {

@@ -99,8 +99,9 @@ const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
     out(`  version: ${info.version}`);
     out(`  entries: ${info.entries}`);
     for (const k of info.keys ?? []) {
-      const best = k.tactics?.[0];
-      const timing = best ? `best ${String(best.id)} median ${best.medianMs} ms (min ${best.minMs}, ${best.samples} samples)` : 'no tactics';
+      const t = k.tactics?.[0];
+      const best = t ? { id: t.tactic ?? t.id, medianMs: t.medianMs, samples: t.samples } : k.tactic !== undefined ? { id: k.tactic, medianMs: k.medianMs, samples: k.samples } : null;
+      const timing = best ? `best ${String(best.id)} median ${best.medianMs} ms (${best.samples} samples)` : 'no tactics';
       out(`  ${k.key}  ${k.signature}  ${timing}${k.tactics && k.tactics.length > 1 ? `, ${k.tactics.length - 1} more` : ''}${k.retime ? '  [retime]' : ''}`);
     }
     return 0;
