@@ -42,10 +42,33 @@ export interface TimingCacheBuildResult {
   timingCache: TimingCacheReport;
 }
 
+/**
+ * What `Builder.buildWithReport` returns. The counts may be flat (`report.hits`) or nested like kiln-core's
+ * BuildReport (`report.timingCache.hits`); a rejected input cache is reported (`rejected` code, `warnings`),
+ * not thrown. The updated cache bytes come as `timingCache` (top level or on the report).
+ */
 interface NativeResult {
   plan: Uint8Array;
-  report: { buildMs: number; tacticTimeMs: number; hits: number; misses: number; timingCache?: Uint8Array };
+  report: {
+    buildMs: number;
+    tacticTimeMs: number;
+    hits?: number;
+    misses?: number;
+    timingCache?: Uint8Array | { hits?: number; misses?: number; entries?: number; rejected?: string | null };
+    warnings?: string[];
+  };
   timingCache?: Uint8Array;
+}
+
+function cacheBytes(r: NativeResult): Uint8Array | undefined {
+  if (r.timingCache instanceof Uint8Array) return r.timingCache;
+  if (r.report.timingCache instanceof Uint8Array) return r.report.timingCache;
+  return undefined;
+}
+
+function cacheCounts(r: NativeResult): { hits: number; misses: number; rejected: string | null } {
+  const nested = r.report.timingCache instanceof Uint8Array ? undefined : r.report.timingCache;
+  return { hits: r.report.hits ?? nested?.hits ?? 0, misses: r.report.misses ?? nested?.misses ?? 0, rejected: nested?.rejected ?? null };
 }
 
 type BuildWithReport = (network: Network, config: Record<string, unknown>) => Promise<NativeResult>;
@@ -116,7 +139,14 @@ export async function buildWithTimingCache(network: Network, config: BuilderConf
     result = await build(network, full);
   }
 
-  const updated = result.timingCache ?? result.report.timingCache;
+  const counts = cacheCounts(result);
+  for (const w of result.report.warnings ?? []) warn(w);
+  if (counts.rejected === 'KILN_E_CACHE_MISMATCH') {
+    // The native builder went cold; the file belongs to another device: leave it alone.
+    warn(`timing cache '${loc.path}' was made on another device and was not used; pass --ignoreMismatch to use it within one compute capability`);
+    usable = false;
+  }
+  const updated = cacheBytes(result);
   let written = false;
   if (usable && loc.path !== null && updated !== undefined && updated.byteLength > 0) {
     const r = await mergeIntoCacheFile(loc.path, updated, { warn });
@@ -127,6 +157,6 @@ export async function buildWithTimingCache(network: Network, config: BuilderConf
     plan: new Uint8Array(result.plan.buffer, result.plan.byteOffset, result.plan.byteLength),
     buildMs: result.report.buildMs,
     tacticTimeMs: result.report.tacticTimeMs,
-    timingCache: { path: loc.path, hits: result.report.hits, misses: result.report.misses, setAside, installed, written },
+    timingCache: { path: loc.path, hits: counts.hits, misses: counts.misses, setAside, installed, written },
   };
 }
