@@ -6,6 +6,12 @@ pub fn identity() -> String {
     format!("{} {} [{}]", std::env::consts::ARCH, model_name(), features().join(","))
 }
 
+/// The compute capability: architecture + ISA features, without the model name. CPUs that share
+/// it run the same kernels, so a timing cache may be adopted across them (marked for re-timing).
+pub fn capability() -> String {
+    format!("{} [{}]", std::env::consts::ARCH, features().join(","))
+}
+
 fn model_name() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()

@@ -6,4 +6,5 @@ pub mod kernels;
 
 pub use kernels::execute;
 pub mod runtime;
+pub mod tactics;
 pub use runtime::{CpuBackend, CpuContext, CpuEngine};

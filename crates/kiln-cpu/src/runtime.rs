@@ -15,6 +15,7 @@ use kiln_core::infer::infer_concrete;
 use kiln_core::layer::LayerKind;
 use kiln_core::network::Network;
 use kiln_core::plan::{plan_info, read_plan, PlanBody, PlanInfo};
+use kiln_core::tactic::{TensorSig, TimingSample};
 use kiln_core::tensor::{Tensor, TensorData};
 use kiln_core::{kiln_bail, kiln_err, with_data};
 use std::sync::Arc;
@@ -33,6 +34,22 @@ impl BuildBackend for CpuBackend {
 
     fn evaluate(&self, kind: &LayerKind, inputs: &[Option<&Tensor>], outputs: &mut [Tensor]) -> Result<()> {
         kernels::execute(kind, inputs, outputs)
+    }
+
+    fn device_capability(&self) -> String {
+        device::capability()
+    }
+
+    fn tactic_library_version(&self) -> u32 {
+        crate::tactics::TACTIC_LIBRARY_VERSION
+    }
+
+    fn tactics(&self, kind: &LayerKind, inputs: &[Option<TensorSig>]) -> Vec<String> {
+        crate::tactics::eligible(kind, inputs)
+    }
+
+    fn time_tactic(&self, kind: &LayerKind, tactic: &str, inputs: &[Option<&Tensor>], warmup: usize, samples: usize) -> Result<TimingSample> {
+        crate::tactics::time(kind, tactic, inputs, warmup, samples)
     }
 }
 
@@ -215,7 +232,8 @@ impl CpuContext {
                     };
                     outs.push(Tensor { shape, data });
                 }
-                self.pool.install(|| kernels::execute(&layer.kind, &ins, &mut outs)).map_err(|e| e.context(what()))?;
+                let tactic = engine.body.tactic(i);
+                self.pool.install(|| kernels::execute_with_tactic(&layer.kind, tactic, &ins, &mut outs)).map_err(|e| e.context(what()))?;
                 outs
             };
             if calibrate {

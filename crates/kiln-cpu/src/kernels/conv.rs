@@ -8,6 +8,8 @@
 
 #[path = "conv_im2col.rs"]
 mod im2col;
+#[path = "conv_winograd.rs"]
+mod winograd;
 
 use super::matmul::common::{apply_activation, float_width, gemm_parallelism, matmul_into, need_outputs, req, view, with_out, KFloat, Mat};
 use im2col::{col2im_row, im2col_row, Window};
@@ -19,14 +21,96 @@ use kiln_core::tensor::{checked_numel, Tensor};
 use rayon::prelude::*;
 
 pub fn execute(kind: &LayerKind, inputs: &[Option<&Tensor>], outputs: &mut [Tensor]) -> Result<()> {
+    execute_tactic(kind, None, inputs, outputs)
+}
+
+/// Convolution algorithms (tactics). The ids are stable: plans and timing caches store them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvTactic {
+    /// im2col + one GEMM per (image, group): works for every convolution.
+    Im2colGemm,
+    /// 1×1, stride 1, no padding: the input already is the GEMM operand.
+    Direct1x1,
+    /// Winograd F(2×2, 3×3): 3×3, stride 1, dilation 1, groups 1, 2-D.
+    WinogradF2x3,
+    /// One input channel per group: shifted multiply-adds per output channel.
+    DepthwiseDirect,
+}
+
+impl ConvTactic {
+    pub const ALL: [ConvTactic; 4] = [ConvTactic::Im2colGemm, ConvTactic::Direct1x1, ConvTactic::WinogradF2x3, ConvTactic::DepthwiseDirect];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            ConvTactic::Im2colGemm => "im2col_gemm",
+            ConvTactic::Direct1x1 => "direct_1x1",
+            ConvTactic::WinogradF2x3 => "winograd_f2x3",
+            ConvTactic::DepthwiseDirect => "depthwise_direct",
+        }
+    }
+
+    pub fn parse(id: &str) -> Option<ConvTactic> {
+        ConvTactic::ALL.into_iter().find(|t| t.id() == id)
+    }
+}
+
+/// What decides which convolution tactics apply.
+pub struct ConvShape<'a> {
+    pub cg: usize,
+    pub groups: usize,
+    pub kernel: &'a [usize],
+    pub strides: &'a [usize],
+    pub dilations: &'a [usize],
+    pub pads_begin: &'a [usize],
+    pub pads_end: &'a [usize],
+    /// Winograd is offered for float32 (and float16, computed in f32) only.
+    pub f32_compute: bool,
+}
+
+impl ConvShape<'_> {
+    pub fn eligible(&self, t: ConvTactic) -> bool {
+        match t {
+            ConvTactic::Im2colGemm => true,
+            ConvTactic::Direct1x1 => {
+                self.kernel.iter().all(|&k| k == 1) && self.strides.iter().all(|&s| s == 1) && self.pads_begin.iter().chain(self.pads_end).all(|&q| q == 0)
+            }
+            ConvTactic::WinogradF2x3 => {
+                self.f32_compute && self.groups == 1 && self.kernel == [3, 3] && self.strides == [1, 1] && self.dilations == [1, 1]
+            }
+            ConvTactic::DepthwiseDirect => self.cg == 1,
+        }
+    }
+
+    /// The choice without timing (what the runtime always did before tactics existed).
+    pub fn heuristic(&self) -> ConvTactic {
+        if self.cg == 1 {
+            ConvTactic::DepthwiseDirect
+        } else if self.eligible(ConvTactic::Direct1x1) {
+            ConvTactic::Direct1x1
+        } else {
+            ConvTactic::Im2colGemm
+        }
+    }
+}
+
+/// Like `execute`, running the named tactic where it applies to these inputs (a plan's tactic was
+/// chosen at the opt shapes; one that does not fit falls back to the heuristic, same results).
+pub fn execute_tactic(kind: &LayerKind, tactic: Option<&str>, inputs: &[Option<&Tensor>], outputs: &mut [Tensor]) -> Result<()> {
+    let tactic = match tactic {
+        None => None,
+        Some(id) => match ConvTactic::parse(id) {
+            Some(t) => Some(t),
+            None => kiln_bail!(Unsupported, "unknown convolution tactic '{id}' (known: im2col_gemm, direct_1x1, winograd_f2x3, depthwise_direct); rebuild the plan with this Kiln"),
+        },
+    };
     need_outputs(outputs, 1, kind.type_name())?;
     let x = req(inputs, 0, "x")?;
     let w = req(inputs, 1, "weights")?;
     let bias = inputs.get(2).copied().flatten();
     let wide = float_width(x, kind.type_name())? == 64;
     match kind {
-        LayerKind::Convolution { .. } if wide => conv::<f64>(kind, x, w, bias, &mut outputs[0]),
-        LayerKind::Convolution { .. } => conv::<f32>(kind, x, w, bias, &mut outputs[0]),
+        LayerKind::Convolution { .. } if wide => conv::<f64>(kind, x, w, bias, &mut outputs[0], tactic),
+        LayerKind::Convolution { .. } => conv::<f32>(kind, x, w, bias, &mut outputs[0], tactic),
         LayerKind::Deconvolution { .. } if wide => deconv::<f64>(kind, x, w, bias, &mut outputs[0]),
         LayerKind::Deconvolution { .. } => deconv::<f32>(kind, x, w, bias, &mut outputs[0]),
         _ => kiln_bail!(Internal, "conv kernel got '{}'", kind.type_name()),
@@ -36,7 +120,7 @@ pub fn execute(kind: &LayerKind, inputs: &[Option<&Tensor>], outputs: &mut [Tens
 /// Work below this many multiply-adds runs on the calling thread (rayon overhead dominates).
 const PAR_MIN_WORK: usize = 1 << 15;
 
-fn conv<T: KFloat>(kind: &LayerKind, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out: &mut Tensor) -> Result<()> {
+fn conv<T: KFloat>(kind: &LayerKind, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out: &mut Tensor, tactic: Option<ConvTactic>) -> Result<()> {
     let LayerKind::Convolution { strides, pads, dilations, groups, padding_mode, activation } = kind else {
         kiln_bail!(Internal, "not a convolution");
     };
@@ -66,6 +150,17 @@ fn conv<T: KFloat>(kind: &LayerKind, x: &Tensor, w: &Tensor, bias: Option<&Tenso
     let p = checked_numel(&geo.out)?;
     let taps = checked_numel(&geo.kernel)?;
     let kk = cg * taps;
+    let shape = ConvShape {
+        cg,
+        groups: g,
+        kernel: &geo.kernel,
+        strides: &geo.strides,
+        dilations: &geo.dilations,
+        pads_begin: &geo.pads_begin,
+        pads_end: &geo.pads_end,
+        f32_compute: !matches!(x.data, kiln_core::tensor::TensorData::F64(_)),
+    };
+    let chosen = tactic.filter(|&t| shape.eligible(t)).unwrap_or_else(|| shape.heuristic());
     let xv = view::<T>(x);
     let wv = view::<T>(w);
     let bv = bias.map(view::<T>);
@@ -73,10 +168,23 @@ fn conv<T: KFloat>(kind: &LayerKind, x: &Tensor, w: &Tensor, bias: Option<&Tenso
         if p == 0 || n == 0 || m == 0 {
             return Ok(());
         }
-        if cg == 1 {
+        if chosen == ConvTactic::DepthwiseDirect {
             channelwise(&xv, &wv, bv.as_deref(), o, &win, c, m, mg, p_in, p, taps);
+        } else if chosen == ConvTactic::WinogradF2x3 {
+            let wg = winograd::WinoGeom {
+                n,
+                c,
+                m,
+                h: x.shape[2],
+                w: x.shape[3],
+                oh: geo.out[0],
+                ow: geo.out[1],
+                pad_top: geo.pads_begin[0],
+                pad_left: geo.pads_begin[1],
+            };
+            winograd::conv_f2x3(&xv, &wv, bv.as_deref(), o, &wg)?;
         } else {
-            let direct = taps == 1 && geo.strides.iter().all(|&s| s == 1) && geo.pads_begin.iter().chain(&geo.pads_end).all(|&q| q == 0);
+            let direct = chosen == ConvTactic::Direct1x1;
             let mut col = if direct { Vec::new() } else { vec![T::zero(); kk * p] };
             for img in 0..n {
                 let oimg = &mut o[img * m * p..(img + 1) * m * p];

@@ -12,6 +12,43 @@ use kiln_core::layer::LayerKind;
 use kiln_core::tensor::{checked_numel, Tensor, TensorData};
 
 pub fn execute(kind: &LayerKind, inputs: &[Option<&Tensor>], outputs: &mut [Tensor]) -> Result<()> {
+    execute_tactic(kind, None, inputs, outputs)
+}
+
+/// Matrix-multiply parallel strategies (tactics); the ids are stable (plans and caches store them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatmulTactic {
+    /// Batch items one after another, each GEMM split over the thread pool.
+    GemmRayon,
+    /// Batch items in parallel, each GEMM on one thread (many small matrices).
+    GemmSingle,
+}
+
+impl MatmulTactic {
+    pub const ALL: [MatmulTactic; 2] = [MatmulTactic::GemmRayon, MatmulTactic::GemmSingle];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            MatmulTactic::GemmRayon => "gemm_rayon",
+            MatmulTactic::GemmSingle => "gemm_single",
+        }
+    }
+
+    pub fn parse(id: &str) -> Option<MatmulTactic> {
+        MatmulTactic::ALL.into_iter().find(|t| t.id() == id)
+    }
+}
+
+/// Like `execute` with a tactic; `gemm_single` needs more than one batch item and falls back to
+/// `gemm_rayon` otherwise (same results).
+pub fn execute_tactic(kind: &LayerKind, tactic: Option<&str>, inputs: &[Option<&Tensor>], outputs: &mut [Tensor]) -> Result<()> {
+    let tactic = match tactic {
+        None => MatmulTactic::GemmRayon,
+        Some(id) => match MatmulTactic::parse(id) {
+            Some(t) => t,
+            None => kiln_bail!(Unsupported, "unknown matrix multiply tactic '{id}' (known: gemm_rayon, gemm_single); rebuild the plan with this Kiln"),
+        },
+    };
     let LayerKind::MatrixMultiply { transpose_a, transpose_b, has_bias, activation } = kind else {
         kiln_bail!(Internal, "matmul kernel got '{}'", kind.type_name());
     };
@@ -22,8 +59,8 @@ pub fn execute(kind: &LayerKind, inputs: &[Option<&Tensor>], outputs: &mut [Tens
     let shape = Shapes::new(a, b, *transpose_a, *transpose_b, &outputs[0].shape)?;
     if a.dtype().is_float() {
         match float_width(a, "matrix multiply")? {
-            64 => run_float::<f64>(&shape, a, b, bias, activation.as_ref(), &mut outputs[0]),
-            _ => run_float::<f32>(&shape, a, b, bias, activation.as_ref(), &mut outputs[0]),
+            64 => run_float::<f64>(&shape, a, b, bias, activation.as_ref(), &mut outputs[0], tactic),
+            _ => run_float::<f32>(&shape, a, b, bias, activation.as_ref(), &mut outputs[0], tactic),
         }
     } else {
         if activation.is_some() {
@@ -154,7 +191,16 @@ pub fn broadcast_fill<T: Copy>(src: &[T], src_shape: &[usize], out: &mut [T], ou
     Ok(())
 }
 
-fn run_float<T: KFloat>(s: &Shapes, a: &Tensor, b: &Tensor, bias: Option<&Tensor>, act: Option<&kiln_core::layer::ActivationKind>, out: &mut Tensor) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn run_float<T: KFloat>(
+    s: &Shapes,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    act: Option<&kiln_core::layer::ActivationKind>,
+    out: &mut Tensor,
+    tactic: MatmulTactic,
+) -> Result<()> {
     let av = view::<T>(a);
     let bv = view::<T>(b);
     let out_shape = out.shape.clone();
@@ -162,8 +208,28 @@ fn run_float<T: KFloat>(s: &Shapes, a: &Tensor, b: &Tensor, bias: Option<&Tensor
         if let Some(bias) = bias {
             broadcast_fill(&view::<T>(bias), &bias.shape, o, &out_shape)?;
         }
-        let par = gemm_parallelism(s.m * s.a_off.len(), s.n, s.k);
         let mn = s.m * s.n;
+        if tactic == MatmulTactic::GemmSingle && s.a_off.len() > 1 && mn > 0 {
+            use rayon::prelude::*;
+            o.par_chunks_mut(mn).enumerate().try_for_each(|(bi, chunk)| {
+                matmul_into(
+                    s.m,
+                    s.n,
+                    s.k,
+                    chunk,
+                    s.n,
+                    bias.is_some(),
+                    Mat { data: &av, offset: s.a_off[bi], rs: s.a_rs, cs: s.a_cs },
+                    Mat { data: &bv, offset: s.b_off[bi], rs: s.b_rs, cs: s.b_cs },
+                    gemm::Parallelism::None,
+                )
+            })?;
+            if let Some(act) = act {
+                apply_activation(act, o);
+            }
+            return Ok(());
+        }
+        let par = gemm_parallelism(s.m * s.a_off.len(), s.n, s.k);
         for (bi, (&ao, &bo)) in s.a_off.iter().zip(s.b_off.iter()).enumerate() {
             matmul_into(
                 s.m,

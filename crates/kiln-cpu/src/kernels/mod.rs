@@ -24,6 +24,17 @@ pub mod quant;
 pub mod data;
 pub mod pointwise;
 
+/// Runs one layer with a kernel tactic chosen by the builder (`None`: the default heuristic).
+/// Layers without tactics ignore it.
+pub fn execute_with_tactic(kind: &LayerKind, tactic: Option<&str>, inputs: &[Option<&Tensor>], outputs: &mut [Tensor]) -> Result<()> {
+    match (kind, tactic) {
+        (_, None) => execute(kind, inputs, outputs),
+        (LayerKind::Convolution { .. }, Some(t)) => conv::execute_tactic(kind, Some(t), inputs, outputs),
+        (LayerKind::MatrixMultiply { .. }, Some(t)) => matmul::execute_tactic(kind, Some(t), inputs, outputs),
+        (_, Some(_)) => execute(kind, inputs, outputs),
+    }
+}
+
 /// Runs one layer on the host.
 pub fn execute(kind: &LayerKind, inputs: &[Option<&Tensor>], outputs: &mut [Tensor]) -> Result<()> {
     match kind {
