@@ -60,6 +60,18 @@ interface NativeResult {
   timingCache?: Uint8Array;
 }
 
+/** Accepts the binding's raw shape too (`{plan, reportJson, timingCache}`). */
+function normalize(r: NativeResult & { reportJson?: string }): NativeResult {
+  if (r.report === undefined && typeof r.reportJson === 'string') {
+    try {
+      return { ...r, report: JSON.parse(r.reportJson) as NativeResult['report'] };
+    } catch (e) {
+      throw new KilnError('KILN_E_INTERNAL', `the build report is not JSON: ${(e as Error).message}`);
+    }
+  }
+  return r;
+}
+
 function cacheBytes(r: NativeResult): Uint8Array | undefined {
   if (r.timingCache instanceof Uint8Array) return r.timingCache;
   if (r.report.timingCache instanceof Uint8Array) return r.report.timingCache;
@@ -129,14 +141,14 @@ export async function buildWithTimingCache(network: Network, config: BuilderConf
   let usable = loc.path !== null;
   let result: NativeResult;
   try {
-    result = await build(network, full);
+    result = normalize(await build(network, full));
   } catch (e) {
     if (!isCode(e, 'KILN_E_CACHE_MISMATCH') || seed === null) throw e;
     // Another device's cache: build cold, and leave that file alone.
     warn(`timing cache '${loc.path}' was made on another device and is not used (${(e as Error).message}); pass --ignoreMismatch to use it within one compute capability`);
     delete full.timingCache;
     usable = false;
-    result = await build(network, full);
+    result = normalize(await build(network, full));
   }
 
   const counts = cacheCounts(result);
