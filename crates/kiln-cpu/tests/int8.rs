@@ -214,3 +214,38 @@ fn explicit_qdq_network_builds_and_runs() {
     // 0.25/0.5 = 0.5 → 0 (even); 0.75/0.5 = 1.5 → 2; -200+128 → 0 (saturated); 200+128 → 255.
     assert_eq!(out[0].1.as_f32().unwrap(), &[0.0, 1.0, -64.0, 63.5]);
 }
+
+#[test]
+fn weights_are_quantized_after_batchnorm_folding() {
+    // conv → BN: the plan's convolution weights must sit on their per-channel int8 grid, which only holds
+    // when BN's per-channel scale is folded in before quantization (as TensorRT does).
+    let mut net = Network::new();
+    let x = net.add_input("x", DType::Float32, &[1, 2, 5, 5]).unwrap();
+    let w = net.add_constant("w", Tensor::from_f32(vec![4, 2, 3, 3], seeded(72, 5)).unwrap()).unwrap();
+    let c = net.add_layer("conv", conv(1), &[Some(x), Some(w)]).unwrap()[0];
+    let p = |name: &str, v: Vec<f32>, net: &mut Network| net.add_constant(name, Tensor::from_f32(vec![4], v).unwrap()).unwrap();
+    let gamma = p("gamma", vec![1.0, 0.37, 2.3, 1.1], &mut net);
+    let beta = p("beta", vec![0.1, -0.2, 0.3, 0.0], &mut net);
+    let mean = p("mean", vec![0.05, -0.1, 0.2, 0.0], &mut net);
+    let var = p("var", vec![1.0, 0.5, 2.0, 0.25], &mut net);
+    let bn = LayerKind::Normalization { normalization: NormalizationKind::Batch { epsilon: 1e-5 } };
+    let y = net.add_layer("bn", bn, &[Some(c), Some(gamma), Some(beta), Some(mean), Some(var)]).unwrap()[0];
+    net.mark_output(y).unwrap();
+    let mut ranges = BTreeMap::new();
+    ranges.insert("x".to_string(), 1.0f32);
+    let (plan, stats) = build_plan_with_stats(&net, &BuilderConfig { int8: Some(Int8Config { ranges }), ..Default::default() }, &CpuBackend).unwrap();
+    assert_eq!((stats.batchnorms_folded, stats.int8_layers), (1, 1));
+    let engine = CpuEngine::load(&plan).unwrap();
+    let body = engine.network();
+    let layer = body.layers.iter().find(|l| matches!(l.kind, LayerKind::Convolution { .. })).unwrap();
+    let weights = body.tensors[layer.inputs[1].unwrap()].value.as_ref().unwrap().as_f32().unwrap();
+    for channel in weights.chunks(18) {
+        let s = channel.iter().fold(0.0f32, |a, v| a.max(v.abs())) / 127.0;
+        for v in channel {
+            let q = v / s;
+            assert!((q - q.round()).abs() < 1e-3, "weight {v} is not on the int8 grid of step {s}");
+        }
+    }
+    // The activation input is quantized at run time: a Q/DQ pair precedes the convolution.
+    assert!(body.layers.iter().any(|l| matches!(l.kind, LayerKind::QuantizeLinear { .. })));
+}
