@@ -78,3 +78,62 @@ pub fn read_plan_header(plan: Uint8Array) -> Result<NativePlanHeader> {
         Ok(NativePlanHeader { format_version: h.format_version, kiln_version: h.kiln_version, backend: h.backend, device: h.device })
     })
 }
+
+/// The plan, the build report and the updated timing cache of `buildPlanWithReport`.
+#[napi(object)]
+pub struct NativeBuildResult {
+    pub plan: Buffer,
+    /// `BuildReport` as JSON: {buildMs, tacticTimeMs, timingCache: {hits, misses, entries, rejected?},
+    /// builderOptimizationLevel, stats, warnings}.
+    pub report_json: String,
+    /// The input cache plus this build's measurements.
+    pub timing_cache: Buffer,
+}
+
+type ReportOutput = (Vec<u8>, String, Vec<u8>);
+
+fn build_with_report(network: &Network, config_json: &str, backend: &str, cache: Option<Vec<u8>>) -> kiln_core::Result<ReportOutput> {
+    let mut config = parse_config(config_json)?;
+    config.timing_cache = cache;
+    let (plan, report) = match resolve_backend(backend)? {
+        Backend::Cpu => kiln_core::builder::build_plan_with_report(network, &config, &kiln_cpu::CpuBackend)?,
+    };
+    let json = serde_json::to_string(&report).map_err(|e| KilnError::new(ErrorCode::Internal, format!("encoding the build report: {e}")))?;
+    Ok((plan, json, report.updated_cache))
+}
+
+pub struct BuildReportTask {
+    network: Network,
+    config_json: String,
+    backend: String,
+    cache: Option<Vec<u8>>,
+}
+
+impl Task for BuildReportTask {
+    type Output = kiln_core::Result<ReportOutput>;
+    type JsValue = NativeBuildResult;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(guard("buildPlanWithReport", || build_with_report(&self.network, &self.config_json, &self.backend, self.cache.take())))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<NativeBuildResult> {
+        output
+            .map(|(plan, report_json, cache)| NativeBuildResult { plan: plan.into(), report_json, timing_cache: cache.into() })
+            .map_err(|e| reject_error(&env, e))
+    }
+}
+
+/// Builds a plan off the JS thread with tactic timing against `timingCache` (bytes of a timing
+/// cache, or absent/empty for none); resolves to the plan, the report and the updated cache.
+#[napi(ts_return_type = "Promise<NativeBuildResult>")]
+pub fn build_plan_with_report(network: &NativeNetwork, config_json: String, backend: String, timing_cache: Option<Uint8Array>) -> AsyncTask<BuildReportTask> {
+    AsyncTask::new(BuildReportTask { network: network.inner.clone(), config_json, backend, cache: timing_cache.map(|c| c.to_vec()) })
+}
+
+/// `buildPlanWithReport` on the calling thread.
+#[napi]
+pub fn build_plan_with_report_sync(network: &NativeNetwork, config_json: String, backend: String, timing_cache: Option<Uint8Array>) -> Result<NativeBuildResult> {
+    call("buildPlanWithReportSync", || build_with_report(&network.inner, &config_json, &backend, timing_cache.map(|c| c.to_vec())))
+        .map(|(plan, report_json, cache)| NativeBuildResult { plan: plan.into(), report_json, timing_cache: cache.into() })
+}

@@ -12,6 +12,7 @@ mod engine;
 mod error;
 mod network;
 mod tensor;
+mod timing_cache;
 
 pub use backends::*;
 pub use builder::*;
@@ -20,3 +21,4 @@ pub use context::*;
 pub use engine::*;
 pub use network::*;
 pub use tensor::*;
+pub use timing_cache::*;
