@@ -79,6 +79,30 @@ export declare function buildPlan(network: NativeNetwork, configJson: string, ba
 export declare function buildPlanSync(network: NativeNetwork, configJson: string, backend: string): Buffer
 
 /**
+ * Builds a plan off the JS thread with tactic timing against `timingCache` (bytes of a timing
+ * cache, or absent/empty for none); resolves to the plan, the report and the updated cache.
+ */
+export declare function buildPlanWithReport(network: NativeNetwork, configJson: string, backend: string, timingCache?: Uint8Array | undefined | null): Promise<NativeBuildResult>
+
+/** `buildPlanWithReport` on the calling thread. */
+export declare function buildPlanWithReportSync(network: NativeNetwork, configJson: string, backend: string, timingCache?: Uint8Array | undefined | null): NativeBuildResult
+
+/** This machine's device identity for `backend` (the string caches and plans are bound to). */
+export declare function deviceIdentity(backend: string): string
+
+/** The plan, the build report and the updated timing cache of `buildPlanWithReport`. */
+export interface NativeBuildResult {
+  plan: Buffer
+  /**
+   * `BuildReport` as JSON: {buildMs, tacticTimeMs, timingCache: {hits, misses, entries, rejected?},
+   * builderOptimizationLevel, stats, warnings}.
+   */
+  reportJson: string
+  /** The input cache plus this build's measurements. */
+  timingCache: Buffer
+}
+
+/**
  * Statistics of one tensor: running max |x| and the |x| histogram (bin i covers [i·binWidth, (i+1)·binWidth);
  * binWidth is 0 while only zeros were seen, then counts = [number of zeros]).
  */
@@ -127,3 +151,27 @@ export interface NativeTensorInfo {
 
 /** Reads and validates a plan's header without loading it. */
 export declare function readPlanHeader(plan: Uint8Array): NativePlanHeader
+
+/** `{backend, identity, capability}` of this machine for `backend` as JSON. */
+export declare function timingCacheDevice(backend: string): string
+
+/** An empty cache for this machine's device on `backend` (what a first build starts from). */
+export declare function timingCacheEmpty(backend: string): Buffer
+
+/** JSON lines: a header line with the device, then one entry per line. */
+export declare function timingCacheExport(cache: Uint8Array): string
+
+/** Cache bytes from `timingCacheExport`'s JSON lines. */
+export declare function timingCacheImport(jsonl: string): Buffer
+
+/**
+ * `{entries, device: {backend, identity, capability}, version, keys: [{key, signature, tactic, medianMs, samples, measuredAt, retime}]}`
+ * of cache bytes; throws KILN_E_CORRUPT_CACHE on damaged bytes.
+ */
+export declare function timingCacheInfo(cache: Uint8Array): string
+
+/** The union of two caches of one device (on a shared key: more samples wins, then the newer). */
+export declare function timingCacheMerge(a: Uint8Array, b: Uint8Array): Buffer
+
+/** Drops entries measured more than `olderThanMs` ago, then keeps the `maxEntries` newest. */
+export declare function timingCachePrune(cache: Uint8Array, olderThanMs?: number | undefined | null, maxEntries?: number | undefined | null): Buffer

@@ -28,6 +28,43 @@ export interface BuilderConfig {
    * quantized inputs and per-channel quantized weights; a layer whose activation input has no range stays float.
    */
   int8?: Int8Config;
+  /**
+   * How hard the builder times kernel tactics, 0..5 (default 3). 0: heuristic kernels, no timing; 1-2: time
+   * layers with a choice and a cache miss, few samples; 3: default sampling; 4-5: more samples, and cache
+   * entries older than a day or marked for re-timing are timed again (5 also times single-tactic layers).
+   */
+  builderOptimizationLevel?: number;
+  /** Input timing cache (bytes as written by a previous build's `timingCache`); `buildWithReport` only. */
+  timingCache?: Uint8Array;
+  /** Use a timing cache from another device of the same compute capability (its entries get re-timed at levels 4-5). */
+  ignoreTimingCacheMismatch?: boolean;
+}
+
+/** What `Builder.buildWithReport` reports besides the plan. */
+export interface BuildReport {
+  buildMs: number;
+  /** Time spent timing tactics. */
+  tacticTimeMs: number;
+  timingCache: {
+    hits: number;
+    misses: number;
+    /** Entries in the updated cache. */
+    entries: number;
+    /** 'KILN_E_CORRUPT_CACHE' or 'KILN_E_CACHE_MISMATCH' when the input cache was not used (the build went on without it). */
+    rejected?: string;
+  };
+  builderOptimizationLevel: number;
+  /** How many layers each optimizer pass changed. */
+  stats: Record<string, number>;
+  /** Non-fatal problems, e.g. why the input timing cache was not used. */
+  warnings: string[];
+}
+
+export interface BuildResult {
+  plan: Uint8Array;
+  report: BuildReport;
+  /** The input cache plus this build's measurements: write it back (J's @kiln/timing-cache merges it on disk). */
+  timingCache: Uint8Array;
 }
 
 export interface Int8Config {
@@ -80,10 +117,26 @@ export function configJson(config: BuilderConfig = {}): string {
   if (config.calibration !== undefined && typeof config.calibration !== 'boolean') {
     throw new KilnError('KILN_E_INVALID_PROFILE', `calibration must be a boolean, got ${String(config.calibration)}`);
   }
+  const level = config.builderOptimizationLevel;
+  if (level !== undefined && !(Number.isInteger(level) && level >= 0 && level <= 5)) {
+    throw new KilnError('KILN_E_INVALID_PROFILE', `builderOptimizationLevel must be an integer 0..5, got ${String(level)}`);
+  }
+  if (config.ignoreTimingCacheMismatch !== undefined && typeof config.ignoreTimingCacheMismatch !== 'boolean') {
+    throw new KilnError('KILN_E_INVALID_PROFILE', `ignoreTimingCacheMismatch must be a boolean, got ${String(config.ignoreTimingCacheMismatch)}`);
+  }
+  if (config.timingCache !== undefined && !(config.timingCache instanceof Uint8Array)) {
+    throw new KilnError('KILN_E_INVALID_PROFILE', 'timingCache must be a Uint8Array (the bytes of a timing cache file)');
+  }
   const int8 = int8Json(config.int8);
   // JSON cannot carry Infinity: a range of +Infinity (uncalibrated tensor) is sent as absent.
   if (int8) for (const [k, v] of Object.entries(int8.ranges)) if (!Number.isFinite(v)) delete int8.ranges[k];
-  return JSON.stringify({ profiles, calibration: config.calibration ?? false, ...(int8 ? { int8 } : {}) });
+  return JSON.stringify({
+    profiles,
+    calibration: config.calibration ?? false,
+    ...(int8 ? { int8 } : {}),
+    ...(level !== undefined ? { builderOptimizationLevel: level } : {}),
+    ...(config.ignoreTimingCacheMismatch ? { ignoreTimingCacheMismatch: true } : {}),
+  });
 }
 
 function backendOf(config: BuilderConfig | undefined): string {
@@ -122,6 +175,28 @@ export class Builder {
     const backend = backendOf(config);
     return asBytes(native(() => binding.buildPlanSync(n, json, backend)));
   }
+
+  /** Builds off the JS thread, timing tactics against `config.timingCache`; returns the plan, the report and the updated cache. */
+  static async buildWithReport(network: Network, config?: BuilderConfig): Promise<BuildResult> {
+    const n = nativeOf(network);
+    const json = configJson(config);
+    const backend = backendOf(config);
+    const cache = config?.timingCache;
+    return toResult(await nativeAsync(() => binding.buildPlanWithReport(n, json, backend, cache)));
+  }
+
+  /** `buildWithReport` on the calling thread. */
+  static buildWithReportSync(network: Network, config?: BuilderConfig): BuildResult {
+    const n = nativeOf(network);
+    const json = configJson(config);
+    const backend = backendOf(config);
+    const cache = config?.timingCache;
+    return toResult(native(() => binding.buildPlanWithReportSync(n, json, backend, cache)));
+  }
+}
+
+function toResult(r: { plan: Uint8Array; reportJson: string; timingCache: Uint8Array }): BuildResult {
+  return { plan: asBytes(r.plan), report: JSON.parse(r.reportJson) as BuildReport, timingCache: asBytes(r.timingCache) };
 }
 
 /** Reads a plan's header (format and Kiln version, backend, device) without loading it. */
