@@ -90,7 +90,7 @@ mod tests {
         let x = TensorSig { dtype: DType::Float32, shape: vec![1, 8, 16, 16], constant: false };
         let w = TensorSig { dtype: DType::Float32, shape: vec![8, 8, 3, 3], constant: true };
         let y = TensorSig { dtype: DType::Float32, shape: vec![1, 8, 16, 16], constant: false };
-        let a = canonical_signature(&conv(1), &[Some(x.clone()), Some(w.clone()), None], &[y.clone()]);
+        let a = canonical_signature(&conv(1), &[Some(x.clone()), Some(w.clone()), None], std::slice::from_ref(&y));
         let b = canonical_signature(&conv(2), &[Some(x), Some(w), None], &[y]);
         assert_ne!(a, b);
         assert!(a.starts_with("op=convolution;in=float32[1x8x16x16],float32[8x8x3x3]c,-;"), "{a}");

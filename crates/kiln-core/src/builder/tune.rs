@@ -9,6 +9,7 @@
 //! - 4: 2 warm-ups + 10 samples; cache entries older than a day or marked for re-timing are timed again.
 //! - 5: 2 warm-ups + 20 samples, re-timing as 4, and single-tactic layers are timed too (their
 //!   times land in the cache and in `inspect`).
+//!
 //! Identical layer signatures within one build are timed once (the second one hits the entry the
 //! first one wrote).
 
