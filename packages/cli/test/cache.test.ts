@@ -91,7 +91,7 @@ describe('kiln cache commands (fake native format)', () => {
     expect(j.keys.map((k: { key: string }) => k.key)).toEqual(['k1', 'k2', 'k3']);
     const human = (await cache(['show', f])).stdout;
     expect(human).toContain('entries: 3');
-    expect(human).toMatch(/k1 {2}Conv\(k1\) {2}best im2col-gemm median 1.5 ms/);
+    expect(human).toMatch(/k1 {2}Conv\(k1\) {2}best im2col-gemm median 1.5000 ms/);
     writeFileSync(f, 'truncated');
     expect((await cacheError(['show', f])).code).toBe('KILN_E_CORRUPT_CACHE');
     expect((await cacheError(['show', join(dir, 'nope')])).code).toBe('KILN_E_INVALID_INPUT');

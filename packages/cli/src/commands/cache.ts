@@ -7,7 +7,7 @@ import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { backendOf } from '../args.js';
 import { CliError, UsageError } from '../errors.js';
-import { formatBytes, out, printJson } from '../report.js';
+import { formatBytes, ms, out, printJson } from '../report.js';
 import { VERSION } from '../version.js';
 
 export const CACHE_USAGE = `usage: kiln cache <command> …
@@ -101,7 +101,7 @@ const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
     for (const k of info.keys ?? []) {
       const t = k.tactics?.[0];
       const best = t ? { id: t.tactic ?? t.id, medianMs: t.medianMs, samples: t.samples } : k.tactic !== undefined ? { id: k.tactic, medianMs: k.medianMs, samples: k.samples } : null;
-      const timing = best ? `best ${String(best.id)} median ${best.medianMs} ms (${best.samples} samples)` : 'no tactics';
+      const timing = best ? `best ${String(best.id)} median ${typeof best.medianMs === 'number' ? ms(best.medianMs) : '?'} ms (${best.samples} samples)` : 'no tactics';
       out(`  ${k.key}  ${k.signature}  ${timing}${k.tactics && k.tactics.length > 1 ? `, ${k.tactics.length - 1} more` : ''}${k.retime ? '  [retime]' : ''}`);
     }
     return 0;
