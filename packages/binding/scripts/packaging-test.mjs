@@ -17,6 +17,8 @@ const packages = {
   '@kiln/binding': binding,
   '@kiln/core': join(repo, 'packages/core'),
   '@kiln/onnx': join(repo, 'packages/onnx'),
+  '@kiln/calibrate': join(repo, 'packages/calibrate'),
+  '@kiln/timing-cache': join(repo, 'packages/timing-cache'),
   '@kiln/cli': join(repo, 'packages/cli'),
 };
 const model = join(repo, 'test-models/small_cnn.onnx');
@@ -39,7 +41,7 @@ if (process.platform !== 'linux' || process.arch !== 'x64') {
 
 const missing = [];
 if (!existsSync(join(binding, 'kiln.linux-x64-gnu.node'))) missing.push('packages/binding/kiln.linux-x64-gnu.node');
-for (const name of ['@kiln/core', '@kiln/onnx', '@kiln/cli']) {
+for (const name of ['@kiln/core', '@kiln/onnx', '@kiln/calibrate', '@kiln/timing-cache', '@kiln/cli']) {
   if (!existsSync(join(packages[name], 'dist'))) missing.push(`${name} dist/`);
 }
 if (!existsSync(model)) missing.push('test-models/small_cnn.onnx');
