@@ -34,6 +34,10 @@ export interface LayerInfo {
   fusedFrom: string[];
   inputs: string[];
   outputs: string[];
+  /** The kernel variant the builder chose for this layer (e.g. `winograd_f2x3`), when it had a choice. */
+  tactic?: string;
+  /** Median time of that tactic when the builder timed it (or took it from the timing cache), in ms. */
+  tacticTimeMs?: number;
 }
 
 /** The fixed fields of a plan, readable without loading it. */
