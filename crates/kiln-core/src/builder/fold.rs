@@ -60,14 +60,7 @@ fn shape_value(net: &Network, i: usize) -> Option<Vec<Tensor>> {
         return None;
     }
     match &layer.kind {
-        LayerKind::Shape { start, end } => {
-            let rank = input.len() as i64;
-            let clamp = |v: i64| if v < 0 { (v + rank).max(0) } else { v.min(rank) };
-            let s = clamp(start.unwrap_or(0));
-            let e = clamp(end.unwrap_or(rank));
-            let dims: Vec<i64> = if s < e { input[s as usize..e as usize].to_vec() } else { vec![] };
-            Some(vec![Tensor { shape: vec![dims.len()], data: TensorData::I64(dims) }])
-        }
+        LayerKind::Shape { start, end } => Some(vec![super::graph::shape_of(&input, *start, *end)?]),
         LayerKind::Size => Some(vec![Tensor { shape: vec![], data: TensorData::I64(vec![input.iter().product()]) }]),
         _ => None,
     }

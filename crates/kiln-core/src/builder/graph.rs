@@ -1,8 +1,11 @@
 //! Graph utilities shared by the optimizer passes: consumers, use replacement, re-inference, compaction.
 
+use super::BuildBackend;
 use crate::error::Result;
-use crate::infer::{infer, InferInput};
+use crate::infer::{infer, infer_concrete, InferInput, TensorInfo};
+use crate::layer::LayerKind;
 use crate::network::{Network, TensorId};
+use crate::tensor::Tensor;
 
 /// For each tensor, the indices of the layers that read it.
 pub fn consumers(net: &Network) -> Vec<Vec<usize>> {
@@ -114,4 +117,61 @@ pub fn eliminate_dead_and_compact(net: &mut Network) {
     for id in net.inputs.iter_mut().chain(net.outputs.iter_mut()) {
         *id = remap[*id];
     }
+}
+
+/// The value of ONNX `Shape(start, end)` for an input with static `dims` (None if any dim is unknown).
+pub fn shape_of(dims: &[i64], start: Option<i64>, end: Option<i64>) -> Option<Tensor> {
+    if dims.iter().any(|&d| d < 0) {
+        return None;
+    }
+    let rank = dims.len() as i64;
+    let clamp = |v: i64| if v < 0 { (v + rank).max(0) } else { v.min(rank) };
+    let (s, e) = (clamp(start.unwrap_or(0)), clamp(end.unwrap_or(rank)));
+    let v: Vec<i64> = if s < e { dims[s as usize..e as usize].to_vec() } else { vec![] };
+    Tensor::from_i64(vec![v.len()], v).ok()
+}
+
+/// Dims of every tensor when the network inputs take the dims `input_dims` gives (-1 where still
+/// unknown). Shape layers and small shape-like layers whose inputs are known are evaluated on the
+/// host, so shape subgraphs of dynamic networks resolve too. Used for memory planning (max shapes)
+/// and tactic timing (opt shapes).
+pub fn dims_at(net: &Network, input_dims: impl Fn(TensorId) -> Option<Vec<i64>>, backend: &dyn BuildBackend) -> Vec<Vec<i64>> {
+    let mut dims: Vec<Vec<i64>> = net.tensors.iter().map(|t| t.dims.clone()).collect();
+    let mut values: Vec<Option<Tensor>> = net.tensors.iter().map(|t| t.value.clone()).collect();
+    for &id in &net.inputs {
+        if let Some(d) = input_dims(id) {
+            dims[id] = d;
+        }
+    }
+    for layer in &net.layers {
+        let inputs: Vec<Option<InferInput>> = layer
+            .inputs
+            .iter()
+            .map(|id| id.map(|id| InferInput { info: TensorInfo::new(net.tensors[id].dtype, dims[id].clone()), value: values[id].as_ref() }))
+            .collect();
+        let Ok(infos) = infer(&layer.kind, &inputs) else { continue };
+        for (&o, info) in layer.outputs.iter().zip(&infos) {
+            dims[o] = info.dims.clone();
+        }
+        if let LayerKind::Shape { start, end } = &layer.kind {
+            if let Some(v) = layer.inputs.first().copied().flatten().and_then(|id| shape_of(&dims[id], *start, *end)) {
+                values[layer.outputs[0]] = Some(v);
+            }
+            continue;
+        }
+        let small = infos.iter().all(|i| i.is_static() && i.dims.iter().product::<i64>() <= 64);
+        let known = layer.inputs.iter().flatten().all(|&id| values[id].is_some());
+        if !(small && known) || layer.outputs.is_empty() {
+            continue;
+        }
+        let ins: Vec<Option<&Tensor>> = layer.inputs.iter().map(|id| id.and_then(|id| values[id].as_ref())).collect();
+        let Ok(shapes) = infer_concrete(&layer.kind, &ins) else { continue };
+        let Ok(mut outs) = shapes.iter().map(|(dt, s)| Tensor::zeros(*dt, s)).collect::<Result<Vec<_>>>() else { continue };
+        if backend.evaluate(&layer.kind, &ins, &mut outs).is_ok() {
+            for (&o, v) in layer.outputs.iter().zip(outs) {
+                values[o] = Some(v);
+            }
+        }
+    }
+    dims
 }

@@ -4,10 +4,8 @@
 //! producing layer to the last reader (network outputs live to the end). Placement is the greedy
 //! "largest first, lowest fitting offset" heuristic used by TFLite's arena planner.
 
-use super::{profile, OptimizationProfile, BuildBackend};
-use crate::infer::{infer, infer_concrete, InferInput, TensorInfo};
+use super::{graph, profile, BuildBackend, OptimizationProfile};
 use crate::network::Network;
-use crate::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 /// Offsets are aligned so every tensor can be viewed as any element type (and for SIMD loads).
@@ -33,43 +31,11 @@ pub struct MemoryPlan {
     pub unshared_bytes: u64,
 }
 
-/// Upper-bound dims of every tensor over all profiles (-1 where data-dependent). Small shape-like
-/// tensors are evaluated on the host so that shape subgraphs of dynamic networks still give sizes.
+/// Upper-bound dims of every tensor over all profiles (-1 where data-dependent).
 pub fn max_shapes(net: &Network, profiles: &[OptimizationProfile], backend: &dyn BuildBackend) -> Vec<Vec<i64>> {
     let mut best: Vec<Vec<i64>> = net.tensors.iter().map(|t| t.dims.clone()).collect();
     for p in profiles {
-        let mut dims: Vec<Vec<i64>> = net.tensors.iter().map(|t| t.dims.clone()).collect();
-        let mut values: Vec<Option<Tensor>> = net.tensors.iter().map(|t| t.value.clone()).collect();
-        for &id in &net.inputs {
-            dims[id] = profile::max_dims(net, p, id);
-        }
-        for layer in &net.layers {
-            let inputs: Vec<Option<InferInput>> = layer
-                .inputs
-                .iter()
-                .map(|id| id.map(|id| InferInput { info: TensorInfo::new(net.tensors[id].dtype, dims[id].clone()), value: values[id].as_ref() }))
-                .collect();
-            let Ok(infos) = infer(&layer.kind, &inputs) else { break };
-            for (&o, info) in layer.outputs.iter().zip(&infos) {
-                dims[o] = info.dims.clone();
-            }
-            let small = infos.iter().all(|i| i.is_static() && i.dims.iter().product::<i64>() <= 64);
-            let known = layer.inputs.iter().flatten().all(|&id| values[id].is_some());
-            if small && known && !layer.outputs.is_empty() {
-                let ins: Vec<Option<&Tensor>> = layer.inputs.iter().map(|id| id.map(|id| values[id].as_ref().unwrap())).collect();
-                if let Ok(shapes) = infer_concrete(&layer.kind, &ins) {
-                    if let Ok(mut outs) = shapes.iter().map(|(dt, s)| Tensor::zeros(*dt, s)).collect::<crate::Result<Vec<_>>>() {
-                        if backend.evaluate(&layer.kind, &ins, &mut outs).is_ok() {
-                            for (&o, v) in layer.outputs.iter().zip(outs) {
-                                values[o] = Some(v);
-                            }
-                        }
-                    }
-                }
-            } else if let Some(shape_of) = shape_layer_value(layer, &dims) {
-                values[layer.outputs[0]] = Some(shape_of);
-            }
-        }
+        let dims = graph::dims_at(net, |id| Some(profile::max_dims(net, p, id)), backend);
         for (b, d) in best.iter_mut().zip(dims) {
             if b.len() == d.len() {
                 for (x, y) in b.iter_mut().zip(d) {
@@ -79,21 +45,6 @@ pub fn max_shapes(net: &Network, profiles: &[OptimizationProfile], backend: &dyn
         }
     }
     best
-}
-
-fn shape_layer_value(layer: &crate::network::Layer, dims: &[Vec<i64>]) -> Option<Tensor> {
-    if let crate::layer::LayerKind::Shape { start, end } = &layer.kind {
-        let input = &dims[(*layer.inputs.first()?)?];
-        if input.iter().any(|&d| d < 0) {
-            return None;
-        }
-        let rank = input.len() as i64;
-        let clamp = |v: i64| if v < 0 { (v + rank).max(0) } else { v.min(rank) };
-        let (s, e) = (clamp(start.unwrap_or(0)), clamp(end.unwrap_or(rank)));
-        let v: Vec<i64> = if s < e { input[s as usize..e as usize].to_vec() } else { vec![] };
-        return Tensor::from_i64(vec![v.len()], v).ok();
-    }
-    None
 }
 
 pub fn plan_memory(net: &Network, max_dims: &[Vec<i64>]) -> MemoryPlan {

@@ -16,9 +16,7 @@
 use super::{BuildBackend, BuilderConfig, OptimizationProfile};
 use crate::dtype::DType;
 use crate::error::Result;
-use crate::infer::{infer, infer_concrete, InferInput, TensorInfo};
 use crate::kiln_bail;
-use crate::layer::LayerKind;
 use crate::network::Network;
 use crate::tactic::{canonical_signature, signature_key, TacticChoice, TensorSig, TimingSample};
 use crate::tensor::{Tensor, TensorData};
@@ -66,7 +64,9 @@ pub fn tune(net: &Network, profiles: &[OptimizationProfile], backend: &dyn Build
     if level == 0 {
         return Ok(out);
     }
-    let dims = timing_dims(net, profiles.first(), backend);
+    // Dims at the first profile's opt shapes: tactics are timed where the engine will mostly run.
+    let opt = profiles.first();
+    let dims = super::graph::dims_at(net, |id| opt.and_then(|p| p.shapes.get(&net.tensors[id].name)).map(|r| r.opt.iter().map(|&d| d as i64).collect()), backend);
     let (warmup, samples) = sampling(level);
     let lib = backend.tactic_library_version();
     let now = now_ms();
@@ -129,61 +129,6 @@ pub fn tune(net: &Network, profiles: &[OptimizationProfile], backend: &dyn Build
         }
     }
     Ok(out)
-}
-
-/// Dims of every tensor at the profile's opt shapes (-1 where unknown). Small shape-like values
-/// are evaluated on the host so that shape subgraphs of dynamic networks still resolve.
-fn timing_dims(net: &Network, profile: Option<&OptimizationProfile>, backend: &dyn BuildBackend) -> Vec<Vec<i64>> {
-    let mut dims: Vec<Vec<i64>> = net.tensors.iter().map(|t| t.dims.clone()).collect();
-    let mut values: Vec<Option<Tensor>> = net.tensors.iter().map(|t| t.value.clone()).collect();
-    for &id in &net.inputs {
-        if let Some(r) = profile.and_then(|p| p.shapes.get(&net.tensors[id].name)) {
-            dims[id] = r.opt.iter().map(|&d| d as i64).collect();
-        }
-    }
-    for layer in &net.layers {
-        let inputs: Vec<Option<InferInput>> = layer
-            .inputs
-            .iter()
-            .map(|id| id.map(|id| InferInput { info: TensorInfo::new(net.tensors[id].dtype, dims[id].clone()), value: values[id].as_ref() }))
-            .collect();
-        let Ok(infos) = infer(&layer.kind, &inputs) else { continue };
-        for (&o, info) in layer.outputs.iter().zip(&infos) {
-            dims[o] = info.dims.clone();
-        }
-        if let LayerKind::Shape { start, end } = &layer.kind {
-            if let Some(v) = layer.inputs.first().copied().flatten().and_then(|id| shape_value(&dims[id], *start, *end)) {
-                values[layer.outputs[0]] = Some(v);
-            }
-            continue;
-        }
-        let small = infos.iter().all(|i| i.is_static() && i.dims.iter().product::<i64>() <= 64);
-        let known = layer.inputs.iter().flatten().all(|&id| values[id].is_some());
-        if small && known && !layer.outputs.is_empty() {
-            let ins: Vec<Option<&Tensor>> = layer.inputs.iter().map(|id| id.and_then(|id| values[id].as_ref())).collect();
-            if let Ok(shapes) = infer_concrete(&layer.kind, &ins) {
-                if let Ok(mut outs) = shapes.iter().map(|(dt, s)| Tensor::zeros(*dt, s)).collect::<Result<Vec<_>>>() {
-                    if backend.evaluate(&layer.kind, &ins, &mut outs).is_ok() {
-                        for (&o, v) in layer.outputs.iter().zip(outs) {
-                            values[o] = Some(v);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    dims
-}
-
-fn shape_value(input: &[i64], start: Option<i64>, end: Option<i64>) -> Option<Tensor> {
-    if input.iter().any(|&d| d < 0) {
-        return None;
-    }
-    let rank = input.len() as i64;
-    let clamp = |v: i64| if v < 0 { (v + rank).max(0) } else { v.min(rank) };
-    let (s, e) = (clamp(start.unwrap_or(0)), clamp(end.unwrap_or(rank)));
-    let v: Vec<i64> = if s < e { input[s as usize..e as usize].to_vec() } else { vec![] };
-    Tensor::from_i64(vec![v.len()], v).ok()
 }
 
 /// The layer's inputs for timing: constants as they are (kernels may depend on the real weights'
