@@ -8,18 +8,8 @@ use kiln_core::plan::read_header;
 use kiln_core::{DType, ErrorCode, Network, Tensor, TensorData};
 use kiln_cpu::{CpuBackend, CpuEngine};
 
-fn seeded(n: usize, seed: u64) -> Vec<f32> {
-    // xorshift: deterministic weights without a dependency.
-    let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+mod common;
+use common::seeded;
 
 fn conv_kind() -> LayerKind {
     LayerKind::Convolution { strides: vec![1, 1], pads: vec![1, 1, 1, 1], dilations: vec![], groups: 1, padding_mode: PaddingMode::Explicit, activation: None }

@@ -10,17 +10,8 @@ use kiln_cpu::kernels::conv::execute_tactic as conv_tactic;
 use kiln_cpu::kernels::matmul::execute_tactic as matmul_tactic;
 use kiln_cpu::{CpuBackend, CpuEngine};
 
-fn seeded(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+mod common;
+use common::seeded;
 
 fn conv(pads: [usize; 4], strides: [usize; 2], groups: usize, act: Option<ActivationKind>) -> LayerKind {
     LayerKind::Convolution { strides: strides.to_vec(), pads: pads.to_vec(), dilations: vec![1, 1], groups, padding_mode: PaddingMode::Explicit, activation: act }
