@@ -13,6 +13,8 @@ import { decodeTensorProto } from './tensor-proto';
 
 export { OnnxError, type OnnxErrorCode, type UnsupportedNode } from './errors';
 export { supportedOps } from './ops/index';
+/** onnx-proto's namespace and message types, loaded once (for tools that write ONNX, e.g. Q/DQ export). */
+export { onnx, has, type ITensorProto, type IAttributeProto, type INodeProto, type IGraphProto, type IModelProto, type IValueInfoProto } from './proto';
 
 export interface ParseOptions {
   /** Folder that external data locations are relative to; default: the model file's folder. */
