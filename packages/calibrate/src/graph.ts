@@ -89,17 +89,3 @@ export function calibGraph(model: IModelProto): CalibGraph {
     opsetVersion: defaultOpset(model),
   };
 }
-
-/** A copy of the model with every dynamic tensor of `graph` that is not already one as an extra graph output. */
-export function augmentModel(model: IModelProto, graph: CalibGraph): Uint8Array {
-  const copy = onnx.ModelProto.decode(onnx.ModelProto.encode(model).finish());
-  const g = copy.graph!;
-  const have = new Set((g.output ?? []).map((o) => o.name));
-  const inputs = new Set(graph.inputs);
-  for (const name of graph.dynamic) {
-    // Graph inputs are fed, not computed: their statistics come from the feeds.
-    if (have.has(name) || inputs.has(name)) continue;
-    g.output!.push(onnx.ValueInfoProto.create({ name }));
-  }
-  return onnx.ModelProto.encode(copy).finish();
-}

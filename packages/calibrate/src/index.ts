@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { computeRanges, type Algorithm, type CalibratorOptions } from './calibrators/index';
-import { collectStats, type CollectMode } from './collect';
+import { collectStats } from './collect';
 import { openDataset, type DatasetOptions } from './dataset/index';
 import { calibGraph, decodeModelBytes } from './graph';
 import { parseOnnx } from '@kiln/onnx';
@@ -15,9 +15,9 @@ import type { TensorStats } from './stats';
 export * from './calibrators/index';
 export * from './cache';
 export { HistogramCollector, mergeStats, DEFAULT_NUM_BINS, type TensorStats } from './stats';
-export { collectStats, profileFor, halfToFloat, type CollectMode, type CollectOptions, type CollectResult } from './collect';
+export { collectStats, profileFor, type CollectOptions, type CollectResult } from './collect';
 export { openDataset, listFiles, checkPreprocessSpec, readImage, type Dataset, type DatasetOptions, type InputSpec, type RawSpec, type Batch, type PreprocessSpec } from './dataset/index';
-export { calibGraph, augmentModel, decodeModelBytes, type CalibGraph } from './graph';
+export { calibGraph, decodeModelBytes, type CalibGraph } from './graph';
 export { writeQdqOnnx, type QdqOptions, type QdqResult } from './qdq';
 export { upgradeOpset, TARGET_OPSET } from './opset';
 export { accuracyReport, int8Available, formatAccuracy, type AccuracyReport, type OutputAccuracy } from './accuracy';
@@ -27,7 +27,6 @@ export interface CalibrateOptions extends DatasetOptions, CalibratorOptions {
   algorithm?: Algorithm;
   backend?: 'cpu' | 'cuda';
   numThreads?: number;
-  mode?: CollectMode;
   onBatch?: (done: number, total: number) => void;
 }
 
@@ -36,7 +35,6 @@ export interface CalibrationResult {
   ranges: Record<string, number>;
   stats: TensorStats[];
   batches: number;
-  mode: CollectMode;
 }
 
 /** One call: open the dataset for the model's inputs, collect statistics, compute ranges. */
@@ -49,11 +47,10 @@ export async function calibrate(model: string | Uint8Array, data: string | Recor
   const collected = await collectStats(bytes, dataset, {
     backend: options.backend,
     numThreads: options.numThreads,
-    mode: options.mode,
     baseDir,
     onBatch: (done) => options.onBatch?.(done, dataset.numBatches),
   });
   const graph = calibGraph(decodeModelBytes(bytes));
   const ranges = computeRanges(collected.stats, algorithm, { ...options, graph: options.graph ?? graph.nodes });
-  return { algorithm, ranges, stats: collected.stats, batches: collected.batches, mode: collected.mode };
+  return { algorithm, ranges, stats: collected.stats, batches: collected.batches };
 }

@@ -153,7 +153,7 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
   }
   const ranges = cal.computeRanges(collected.stats, algo, { percentile, graph: collected.graph.nodes });
   const calibMs = performance.now() - t0;
-  note(`collected statistics of ${collected.stats.length} tensors in ${(calibMs / 1000).toFixed(2)} s (${collected.mode === 'engine' ? 'engine calibration mode' : 'activations exposed as outputs'})`);
+  note(`collected statistics of ${collected.stats.length} tensors in ${(calibMs / 1000).toFixed(2)} s (engine calibration mode)`);
 
   const written: Record<string, string> = {};
   if (values.output) {
@@ -201,7 +201,6 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
       backend,
       batches: collected.batches,
       calibrationTimeMs: Math.round(calibMs),
-      statistics: collected.mode,
       tensors: Object.keys(ranges).length,
       ranges,
       written,
