@@ -38,6 +38,95 @@ export interface BuilderConfig {
   timingCache?: Uint8Array;
   /** Use a timing cache from another device of the same compute capability (its entries get re-timed at levels 4-5). */
   ignoreTimingCacheMismatch?: boolean;
+  /**
+   * Let the builder pick FP16 kernels per layer where faster (numerically sensitive layers stay FP32).
+   * Default false. On the CPU backend FP16 layers run float16 kernels.
+   */
+  fp16?: boolean;
+  /** TF32 tensor-core math for FP32 layers on the CUDA backend. Default true (trtexec's `--noTF32` sets false). */
+  tf32?: boolean;
+  /** Per-layer precision overrides by layer name, e.g. `{ conv1: 'fp32' }` (trtexec's `--layerPrecisions`). */
+  layerPrecisions?: Record<string, LayerPrecision>;
+  /** One format per network input, in order: `"fp32:chw" | "fp16:chw" | "fp32:hwc" | "fp16:hwc"`. */
+  inputIOFormats?: string[];
+  /** One format per network output, in order (same spellings as `inputIOFormats`). */
+  outputIOFormats?: string[];
+  /** CUDA device ordinal to build for (see `Device.list()`). Default 0. */
+  device?: number;
+  /**
+   * Called on the JS thread as tactic selection proceeds (`total` = number of layers). Used by `build` (which then
+   * goes through the reporting build) and `buildWithReport`; the synchronous builds cannot call back during the build.
+   */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export type LayerPrecision = 'fp32' | 'fp16';
+
+/** The I/O formats the builder accepts (`<precision>:<layout>`). */
+export const IO_FORMATS = ['fp32:chw', 'fp16:chw', 'fp32:hwc', 'fp16:hwc'] as const;
+export type IoFormat = (typeof IO_FORMATS)[number];
+
+/**
+ * Checks and normalizes (lower case, trimmed) one list of I/O formats. trtexec spells them the same way
+ * (`fp16:chw`); its other layouts (chw4, hwc8, dla_*) have no Kiln kernels, so they are rejected by name.
+ */
+export function ioFormatsOf(what: 'inputIOFormats' | 'outputIOFormats', formats: unknown): IoFormat[] | undefined {
+  if (formats === undefined) return undefined;
+  if (!Array.isArray(formats)) {
+    throw new KilnError('KILN_E_INVALID_VALUE', `${what} must be an array of strings like "fp16:chw", got ${JSON.stringify(formats)}`);
+  }
+  return formats.map((f, i) => {
+    const norm = typeof f === 'string' ? f.trim().toLowerCase() : f;
+    if (typeof norm !== 'string' || !(IO_FORMATS as readonly string[]).includes(norm)) {
+      throw new KilnError('KILN_E_INVALID_VALUE', `${what}[${i}] = ${JSON.stringify(f)} is not a valid I/O format; use <fp32|fp16>:<chw|hwc>, e.g. "fp16:chw" (one entry per ${what === 'inputIOFormats' ? 'input' : 'output'}, in order)`);
+    }
+    return norm as IoFormat;
+  });
+}
+
+function layerPrecisionsOf(v: unknown): Record<string, LayerPrecision> | undefined {
+  if (v === undefined) return undefined;
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    throw new KilnError('KILN_E_INVALID_VALUE', `layerPrecisions must map layer names to 'fp32' or 'fp16', got ${JSON.stringify(v)}`);
+  }
+  const out: Record<string, LayerPrecision> = {};
+  for (const [name, p] of Object.entries(v as Record<string, unknown>)) {
+    if (name === '') throw new KilnError('KILN_E_INVALID_VALUE', 'layerPrecisions has an empty layer name');
+    if (p !== 'fp32' && p !== 'fp16') {
+      throw new KilnError('KILN_E_INVALID_VALUE', `layerPrecisions['${name}'] must be 'fp32' or 'fp16', got ${JSON.stringify(p)}`);
+    }
+    out[name] = p;
+  }
+  return out;
+}
+
+function boolOf(name: string, v: unknown): boolean | undefined {
+  if (v !== undefined && typeof v !== 'boolean') throw new KilnError('KILN_E_INVALID_VALUE', `${name} must be a boolean, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** The precision, format and device fields of the config JSON (field names as the native builder reads them). */
+function precisionJson(config: BuilderConfig): Record<string, unknown> {
+  const fp16 = boolOf('fp16', config.fp16);
+  const tf32 = boolOf('tf32', config.tf32);
+  const layerPrecisions = layerPrecisionsOf(config.layerPrecisions);
+  const inputIoFormats = ioFormatsOf('inputIOFormats', config.inputIOFormats);
+  const outputIoFormats = ioFormatsOf('outputIOFormats', config.outputIOFormats);
+  const device = config.device;
+  if (device !== undefined && !(Number.isSafeInteger(device) && device >= 0)) {
+    throw new KilnError('KILN_E_INVALID_VALUE', `device must be a non-negative integer (a CUDA device ordinal, see Device.list()), got ${JSON.stringify(device)}`);
+  }
+  if (config.onProgress !== undefined && typeof config.onProgress !== 'function') {
+    throw new KilnError('KILN_E_INVALID_VALUE', 'onProgress must be a function (done, total) => void');
+  }
+  return {
+    ...(fp16 !== undefined ? { fp16 } : {}),
+    ...(tf32 !== undefined ? { tf32 } : {}),
+    ...(layerPrecisions && Object.keys(layerPrecisions).length > 0 ? { layerPrecisions } : {}),
+    ...(inputIoFormats ? { inputIoFormats } : {}),
+    ...(outputIoFormats ? { outputIoFormats } : {}),
+    ...(device !== undefined ? { device } : {}),
+  };
 }
 
 /** What `Builder.buildWithReport` reports besides the plan. */
@@ -136,6 +225,7 @@ export function configJson(config: BuilderConfig = {}): string {
     ...(int8 ? { int8 } : {}),
     ...(level !== undefined ? { builderOptimizationLevel: level } : {}),
     ...(config.ignoreTimingCacheMismatch ? { ignoreTimingCacheMismatch: true } : {}),
+    ...precisionJson(config),
   });
 }
 
@@ -165,6 +255,11 @@ export class Builder {
     const n = nativeOf(network);
     const json = configJson(config);
     const backend = backendOf(config);
+    // Only the reporting build takes a progress callback; without a timing cache it builds the same plan.
+    if (config?.onProgress) {
+      const progress = progressOf(config);
+      return asBytes((await nativeAsync(() => reportingBuild()(n, json, backend, undefined, progress))).plan);
+    }
     return asBytes(await nativeAsync(() => binding.buildPlan(n, json, backend)));
   }
 
@@ -182,7 +277,8 @@ export class Builder {
     const json = configJson(config);
     const backend = backendOf(config);
     const cache = config?.timingCache;
-    return toResult(await nativeAsync(() => binding.buildPlanWithReport(n, json, backend, cache)));
+    const progress = progressOf(config);
+    return toResult(await nativeAsync(() => reportingBuild()(n, json, backend, cache, progress)));
   }
 
   /** `buildWithReport` on the calling thread. */
@@ -193,6 +289,35 @@ export class Builder {
     const cache = config?.timingCache;
     return toResult(native(() => binding.buildPlanWithReportSync(n, json, backend, cache)));
   }
+}
+
+/** `buildPlanWithReport` with the contract's optional progress argument (older bindings ignore extra arguments). */
+type ReportingBuild = (
+  network: NativeNetwork, configJson: string, backend: string, timingCache: Uint8Array | undefined,
+  onProgress?: (done: number, total: number) => void,
+) => Promise<{ plan: Uint8Array; reportJson: string; timingCache: Uint8Array }>;
+
+function reportingBuild(): ReportingBuild {
+  return binding.buildPlanWithReport as unknown as ReportingBuild;
+}
+
+/**
+ * The user's callback, guarded: an exception thrown from a progress callback must not surface inside the native
+ * build (it would abort it with an uncoded error), so it is reported once on stderr and further calls are dropped.
+ */
+function progressOf(config: BuilderConfig | undefined): ((done: number, total: number) => void) | undefined {
+  const cb = config?.onProgress;
+  if (cb === undefined) return undefined;
+  let failed = false;
+  return (done, total) => {
+    if (failed) return;
+    try {
+      cb(done, total);
+    } catch (e) {
+      failed = true;
+      process.emitWarning(`Builder onProgress callback threw (further progress calls dropped): ${e instanceof Error ? e.message : String(e)}`);
+    }
+  };
 }
 
 function toResult(r: { plan: Uint8Array; reportJson: string; timingCache: Uint8Array }): BuildResult {

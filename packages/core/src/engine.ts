@@ -7,6 +7,12 @@ import { KilnError, native, nativeAsync } from './errors';
 import type { PlanInfo } from './info';
 import type { Tensor } from './tensor';
 import { validateFeeds } from './validate';
+import { benchmarkOptionsJson, parseBenchmarkResult, type BenchmarkOptions, type BenchmarkResult } from './benchmark';
+
+/** The native `benchmark` method of the contract (not yet in every build's index.d.ts). */
+interface BenchmarkingContext {
+  benchmark?: (inputs: ReturnType<typeof toNative>[], optionsJson: string) => Promise<string>;
+}
 
 function readError(path: string, e: unknown): KilnError {
   const reason = e instanceof Error ? e.message : String(e);
@@ -121,6 +127,27 @@ export class ExecutionContext {
   /** Forgets the gathered statistics. */
   resetCalibration(): void {
     native(() => this.#native.resetCalibration());
+  }
+
+  /** Whether this build of the native binding has the native timing loop (`benchmark`). */
+  get canBenchmark(): boolean {
+    return typeof (this.#native as unknown as BenchmarkingContext).benchmark === 'function';
+  }
+
+  /**
+   * Times `iterations` runs after `warmup` untimed ones, off the JS thread, with host-to-device, compute and
+   * device-to-host times per iteration (trtexec's H2D Latency / GPU Compute Time / D2H Latency); with
+   * `profile`, also the average time of each layer. Several contexts of one engine may benchmark concurrently.
+   * Throws KILN_E_UNSUPPORTED when the native binding has no timing loop.
+   */
+  async benchmark(feeds: Record<string, Tensor>, options: BenchmarkOptions = {}): Promise<BenchmarkResult> {
+    const ctx = this.#native as unknown as BenchmarkingContext;
+    if (typeof ctx.benchmark !== 'function') {
+      throw new KilnError('KILN_E_UNSUPPORTED', 'this build of the native binding has no ExecutionContext.benchmark; rebuild @kiln/binding, or time ExecutionContext.run yourself');
+    }
+    const json = benchmarkOptionsJson(options);
+    const inputs = validateFeeds(this.engine.info.inputs, feeds).map(([name, t]) => toNative(name, t));
+    return parseBenchmarkResult(await nativeAsync(() => ctx.benchmark!.call(this.#native, inputs, json)));
   }
 
   /** Runs inference on the calling thread. */

@@ -3,7 +3,11 @@ export { Tensor, dataTypeSize, isDataType, shapeSize, DATA_TYPES } from './tenso
 export type { DataType, TypedArray } from './tensor';
 export * from './network';
 export { Builder, backends, readPlanHeader } from './builder';
-export type { BuilderConfig, BuildReport, BuildResult, Int8Config, ShapeRange } from './builder';
+export { IO_FORMATS, ioFormatsOf } from './builder';
+export type { BuilderConfig, BuildReport, BuildResult, Int8Config, IoFormat, LayerPrecision, ShapeRange } from './builder';
+export { Device } from './device';
+export type { DeviceInfo } from './device';
+export type { BenchmarkOptions, BenchmarkResult, LayerProfile } from './benchmark';
 export { Engine, ExecutionContext } from './engine';
 export type { CalibrationStat } from './engine';
 export type { PlanInfo, IoInfo, LayerInfo, PlanHeader } from './info';
