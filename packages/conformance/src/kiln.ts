@@ -5,7 +5,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Builder, Engine, Tensor } from '@kiln/core';
-import type { ShapeRange } from '@kiln/core';
+import type { BuilderConfig, ShapeRange } from '@kiln/core';
 import { parseOnnxSync, readTensorProto } from '@kiln/onnx';
 import type { OnnxModel } from '@kiln/onnx';
 import { readBytes } from './corpus.js';
@@ -55,15 +55,27 @@ export function readPbSeries(dir: string, prefix: 'input' | 'output'): Array<{ n
 /** Profile for one dynamic input, given the feed's dims and the declared dims (-1 = dynamic). */
 export type ShapeRangeFn = (name: string, feedDims: number[], declaredDims: number[]) => ShapeRange;
 
+export type BackendName = 'cpu' | 'cuda';
+
+/**
+ * Builder fields beyond backend/profiles (the CUDA contract's `fp16`, `tf32`, `builderOptimizationLevel`, …),
+ * passed through to `Builder.buildSync` as they are.
+ */
+export type ExtraBuilderConfig = Record<string, unknown>;
+
 export interface BuildRunOptions {
   numThreads?: number;
   range?: ShapeRangeFn;
+  /** Default 'cpu'. */
+  backend?: BackendName;
+  builder?: ExtraBuilderConfig;
 }
 
-/** Parses (from a path, so external data resolves), builds for the CPU backend, runs once. */
+/** Parses (from a path, so external data resolves), builds for the chosen backend (default CPU), runs once. */
 export function parseBuildRun(modelPath: string, feeds: Feeds, opts: BuildRunOptions = {}): { model: OnnxModel; outputs: Record<string, Tensor>; plan: Uint8Array } {
   const model = parseOnnxSync(modelPath);
-  const plan = Builder.buildSync(model.network, { backend: 'cpu', profiles: profilesFor(model, feeds, opts.range) });
+  const config = { ...opts.builder, backend: opts.backend ?? 'cpu', profiles: profilesFor(model, feeds, opts.range) } as BuilderConfig;
+  const plan = Builder.buildSync(model.network, config);
   const engine = Engine.loadSync(plan);
   const ctx = engine.createContext({ numThreads: opts.numThreads ?? 0 });
   return { model, outputs: ctx.runSync(feeds), plan };

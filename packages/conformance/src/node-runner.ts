@@ -10,7 +10,7 @@ import { readBytes } from './corpus.js';
 import { forkTs } from './fork.js';
 import { summarizeModel } from './onnx-model.js';
 import { unrepresentable } from './node-test.js';
-import type { NodeTestResult } from './node-test.js';
+import type { NodeTestResult, NodeTestTarget } from './node-test.js';
 
 export interface NodeSuiteOptions {
   /** The corpus root (holding `node/`). */
@@ -22,6 +22,10 @@ export interface NodeSuiteOptions {
   /** Only tests whose name matches. */
   filter?: RegExp;
   onResult?: (r: NodeTestResult, done: number, total: number) => void;
+  /** Backend and extra builder fields every test is built with (default: CPU, no extras). */
+  target?: NodeTestTarget;
+  /** Starts one worker process (default: `node-worker.ts` through tsx; the bundled GPU suite forks itself). */
+  spawnWorker?: () => ChildProcess;
 }
 
 export function listNodeTests(corpus: string, filter?: RegExp): string[] {
@@ -47,7 +51,7 @@ export async function runNodeSuite(opts: NodeSuiteOptions): Promise<NodeTestResu
     let worker: ChildProcess | null = null;
     let ready: Promise<void> | null = null;
     const spawn = (): void => {
-      const w = forkTs('./node-worker.ts');
+      const w = opts.spawnWorker ? opts.spawnWorker() : forkTs('./node-worker.ts');
       worker = w;
       ready = new Promise<void>((resolve, reject) => {
         const onMsg = (m: unknown) => { if ((m as { ready?: boolean }).ready) { w.off('message', onMsg); resolve(); } };
@@ -93,7 +97,7 @@ export async function runNodeSuite(opts: NodeSuiteOptions): Promise<NodeTestResu
           w.on('message', onMsg);
           w.on('exit', onExit);
           (ready as unknown as Promise<void>).then(
-            () => { if (!settled) w.send({ dir }); },
+            () => { if (!settled) w.send({ dir, ...opts.target }); },
             (e: Error) => finish(failed(e.message), true),
           );
         });

@@ -1,5 +1,5 @@
 /**
- * One ONNX node test: parse model.onnx, feed test_data_set_0/input_*.pb, build for CPU with the feed
+ * One ONNX node test: parse model.onnx, feed test_data_set_0/input_*.pb, build (CPU unless told) with the feed
  * shapes fixed, run, and compare every output_*.pb (shape, dtype, values; rtol 1e-3, atol 1e-4).
  */
 import { existsSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { basename, join } from 'node:path';
 import { compareTensors } from './compare.js';
 import { readBytes } from './corpus.js';
 import { errorLine, kilnCode, parseBuildRun, readPbSeries } from './kiln.js';
-import type { Feeds } from './kiln.js';
+import type { BackendName, ExtraBuilderConfig, Feeds } from './kiln.js';
 import { summarizeModel } from './onnx-model.js';
 import type { ModelSummary } from './onnx-model.js';
 
@@ -40,7 +40,10 @@ export function unrepresentable(summary: ModelSummary): string | null {
   return null;
 }
 
-export function runNodeTest(dir: string): NodeTestResult {
+/** Where a node test runs: backend (default 'cpu') and extra builder fields (e.g. `tf32: false` on CUDA). */
+export interface NodeTestTarget { backend?: BackendName; builder?: ExtraBuilderConfig }
+
+export function runNodeTest(dir: string, target: NodeTestTarget = {}): NodeTestResult {
   const started = Date.now();
   const name = basename(dir);
   let summary: ModelSummary = { ops: [], topLevelOps: [], inputs: [], outputs: [] };
@@ -72,7 +75,7 @@ export function runNodeTest(dir: string): NodeTestResult {
     let outputs;
     try {
       // One thread per test: the suite runs tests in parallel worker processes instead.
-      outputs = parseBuildRun(modelPath, feeds, { numThreads: 1 }).outputs;
+      outputs = parseBuildRun(modelPath, feeds, { numThreads: 1, backend: target.backend, builder: target.builder }).outputs;
     } catch (e) {
       if (kilnCode(e) === 'KILN_E_ONNX_UNSUPPORTED') return result('unsupported', errorLine(e));
       return result('fail', errorLine(e));

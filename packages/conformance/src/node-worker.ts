@@ -2,10 +2,6 @@
  * Child process of the node-test pool: receives test folders over IPC, answers one result each.
  * Running tests out of process means a native crash or a hang in Kiln costs one test, not the run.
  */
-import { runNodeTest } from './node-test.js';
+import { serveNodeTests } from './node-worker-serve.js';
 
-process.on('message', (msg: { dir: string }) => {
-  const result = runNodeTest(msg.dir);
-  process.send?.(result);
-});
-process.send?.({ ready: true });
+serveNodeTests();
