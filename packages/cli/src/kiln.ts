@@ -19,12 +19,13 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   inspect: async () => (await import('./commands/inspect.js')).inspectCommand,
   calibrate: async () => (await import('./commands/calibrate.js')).calibrateCommand,
   cache: async () => (await import('./commands/cache.js')).cacheCommand,
+  devices: async () => (await import('./commands/devices.js')).devicesCommand,
   trtexec: async () => {
     return (await import('./commands/trtexec.js')).trtexecCommand;
   },
 };
 
-export const MAIN_USAGE = 'usage: kiln <build|run|bench|inspect|calibrate|cache|trtexec> … (kiln <command> --help for its flags)';
+export const MAIN_USAGE = 'usage: kiln <build|run|bench|inspect|calibrate|cache|devices|trtexec> … (kiln <command> --help for its flags)';
 
 const HELP = `${MAIN_USAGE}
 
@@ -35,6 +36,7 @@ Commands:
   inspect  <model.onnx|file.plan>        show the optimized layers, memory and binding of a plan
   calibrate <model.onnx> --data <dir>    INT8 calibration: TensorRT cache, ranges JSON, Q/DQ ONNX, accuracy
   cache    <path|ls|show|merge|prune|clear|export|import|bundle|install>   the timing cache
+  devices  [--json]                      list CUDA GPUs (name, compute capability, memory, SMs, versions)
   trtexec  --onnx=… | --loadEngine=…     trtexec-compatible flags and report
 
 Errors exit 1 with the last stderr line 'kiln: KILN_E_<CODE>: <message>'; usage errors exit 2.`;

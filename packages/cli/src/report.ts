@@ -78,6 +78,12 @@ export interface BenchSummary {
   totalWallMs: number;
   throughputQps: number;
   latency: LatencyStats;
+  /** Concurrent execution contexts (`--streams`); the line is shown when > 1. */
+  streams?: number;
+  /** Per-phase latencies from the native timing loop (trtexec's H2D Latency / GPU Compute Time / D2H Latency). */
+  phases?: { h2d: LatencyStats; compute: LatencyStats; d2h: LatencyStats };
+  /** Whether CUDA graphs were replayed, and why not when asked for and not used. */
+  cudaGraph?: { used: boolean; reason?: string };
 }
 
 export function formatLatency(l: LatencyStats): string {
@@ -86,11 +92,32 @@ export function formatLatency(l: LatencyStats): string {
 
 /** The trtexec "Performance summary" block (prefix '[I] ' in trtexec mode). */
 export function formatBenchSummary(s: BenchSummary, prefix = ''): string[] {
-  return [
+  const lines = [
     `${prefix}=== Performance summary ===`,
-    `${prefix}Backend: ${s.backend}, batch: ${s.batch}, iterations: ${s.iterations}`,
+    `${prefix}Backend: ${s.backend}, batch: ${s.batch}, iterations: ${s.iterations}${s.streams && s.streams > 1 ? `, streams: ${s.streams}` : ''}`,
     `${prefix}Throughput: ${s.throughputQps.toFixed(s.throughputQps >= 100 ? 1 : 3)} qps`,
     `${prefix}Latency: ${formatLatency(s.latency)}`,
-    `${prefix}Total Host Walltime: ${(s.totalWallMs / 1000).toFixed(4)} s`,
   ];
+  if (s.phases) {
+    lines.push(`${prefix}H2D Latency: ${formatLatency(s.phases.h2d)}`);
+    lines.push(`${prefix}GPU Compute Time: ${formatLatency(s.phases.compute)}`);
+    lines.push(`${prefix}D2H Latency: ${formatLatency(s.phases.d2h)}`);
+  }
+  if (s.cudaGraph && (s.cudaGraph.used || s.cudaGraph.reason)) {
+    lines.push(`${prefix}CUDA graph: ${s.cudaGraph.used ? 'used' : `not used (${s.cudaGraph.reason})`}`);
+  }
+  lines.push(`${prefix}Total Host Walltime: ${(s.totalWallMs / 1000).toFixed(4)} s`);
+  return lines;
+}
+
+/** `--dumpProfile`: one row per layer, slowest first, with its share of the summed layer time. */
+export function formatProfile(rows: ReadonlyArray<{ name: string; type: string; tactic?: string; ms: number; percent: number }>, prefix = ''): string[] {
+  const head = ['Layer', 'Type', 'Tactic', 'Avg (ms)', '% of total'];
+  const body = rows.map((r) => [r.name, r.type, r.tactic ?? '-', ms(r.ms), r.percent.toFixed(1)]);
+  const total = rows.reduce((a, r) => a + r.ms, 0);
+  body.push(['Total', '', '', ms(total), rows.length ? '100.0' : '0.0']);
+  const widths = head.map((h, c) => Math.max(h.length, ...body.map((row) => row[c]!.length)));
+  // Text columns left-aligned, numbers right-aligned.
+  const fmt = (row: string[]) => `${prefix}${row.map((cell, c) => (c >= 3 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd()}`;
+  return [`${prefix}=== Profile (${rows.length} layers, average over the profiled runs) ===`, fmt(head), ...body.map(fmt)];
 }

@@ -61,11 +61,12 @@ describe('coded errors exit 1 with the code on the last stderr line', () => {
   it('refuses trtexec --int8 by name', () => {
     const r = kiln(['trtexec', `--onnx=${model}`, '--int8']);
     expect(r.status).toBe(1);
-    expect(r.lastErr).toMatch(/^kiln: KILN_E_UNSUPPORTED: --int8: INT8 .*not in this build$/);
+    expect(r.lastErr).toMatch(/^kiln: KILN_E_UNSUPPORTED: --int8: INT8 .*kiln build --int8 --calib/);
   });
-  it('refuses trtexec --fp16 by name', () => {
-    const r = kiln(['trtexec', `--onnx=${model}`, '--fp16']);
-    expect(r.lastErr).toBe('kiln: KILN_E_UNSUPPORTED: --fp16: FP16 precision needs the CUDA backend, which is not in this build');
+  it('refuses trtexec --bf16 by name', () => {
+    const r = kiln(['trtexec', `--onnx=${model}`, '--bf16']);
+    expect(r.status).toBe(1);
+    expect(r.lastErr).toBe('kiln: KILN_E_UNSUPPORTED: --bf16: BF16 precision is not implemented in Kiln; use --fp16');
   });
   it.skipIf(!hasBinding)('names a missing model file', () => {
     const r = kiln(['run', join(dir, 'nope.onnx')]);
@@ -185,7 +186,10 @@ describe.skipIf(!hasBinding)('commands on a tiny model', () => {
     const r = kiln(['bench', plan(), '--iterations', '5', '--duration', '0', '--warmUp', '0', '--shapes', 'x:4x4', '--json']);
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
-    expect(Object.keys(j)).toEqual(['backend', 'batch', 'throughput_qps', 'latency_ms']);
+    expect(Object.keys(j)).toEqual(['backend', 'batch', 'throughput_qps', 'latency_ms', 'iterations', 'streams', 'wall_ms', 'timer', 'h2d_ms', 'gpu_compute_ms', 'd2h_ms', 'cuda_graph']);
+    expect(Object.keys(j.gpu_compute_ms)).toEqual(['min', 'mean', 'median', 'p90', 'p95', 'p99', 'max']);
+    expect(j.iterations).toBeGreaterThanOrEqual(5);
+    expect(j.streams).toBe(1);
     expect(Object.keys(j.latency_ms)).toEqual(['min', 'mean', 'median', 'p90', 'p95', 'p99', 'max']);
     expect(j.backend).toBe('cpu');
     expect(j.batch).toBe(4);

@@ -80,11 +80,11 @@ describe('trtexec flags', () => {
     expect([...r.bools]).toEqual(['noTF32']);
   });
   it('refuses unsupported trtexec flags by name, with the reason', () => {
-    for (const flag of ['--int8', '--fp16', '--best', '--useCudaGraph', '--streams=2', '--calib=c.cache', '--noCompilationCache']) {
+    for (const flag of ['--int8', '--bf16', '--best', '--infStreams=2', '--calib=c.cache', '--noCompilationCache']) {
       expect(() => parseTrtexecArgs(['--onnx=m.onnx', flag])).toThrow(new RegExp(`^${flag.split('=')[0]}: `));
       expect(codeOf(() => parseTrtexecArgs([flag]))).toBe('KILN_E_UNSUPPORTED');
     }
-    expect(() => parseTrtexecArgs(['--fp16'])).toThrow('--fp16: FP16 precision needs the CUDA backend, which is not in this build');
+    expect(() => parseTrtexecArgs(['--bf16'])).toThrow('--bf16: BF16 precision is not implemented in Kiln; use --fp16');
   });
   it('takes --timingCacheFile and --builderOptimizationLevel (issue 4)', () => {
     const r = parseTrtexecArgs(['--onnx=m.onnx', '--timingCacheFile=t.kilntc', '--builderOptimizationLevel=3']);

@@ -5,15 +5,16 @@ import { CliError, UsageError } from '../errors.js';
 import { isOnnxPath, requireFile } from '../paths.js';
 import type { BuiltPlan } from '../model.js';
 import type { ShapeFlags } from '../shapes.js';
-import { formatBytes, note, out, printJson } from '../report.js';
+import { formatBytes, note, out, printJson, setQuiet } from '../report.js';
+import { PRECISION_OPTIONS, precisionFlagsOf, type PrecisionFlags } from '../precision-flags.js';
 import { CACHE_OPTIONS, cacheFlagsOf, timingJson } from '../timing-cache-flags.js';
 
-export const BUILD_USAGE = 'usage: kiln build <model.onnx> -o <file.plan> [--backend cpu|cuda] [--shapes|--minShapes|--optShapes|--maxShapes name:1x3x224x224,…] [--int8 --calib <calib.cache|ranges.json>] [--timingCacheFile F | --noTimingCache] [--builderOptimizationLevel 0..5] [--ignoreMismatch] [--json]';
+export const BUILD_USAGE = 'usage: kiln build <model.onnx> -o <file.plan> [--backend cpu|cuda] [--shapes|--minShapes|--optShapes|--maxShapes name:1x3x224x224,…] [--int8 --calib <calib.cache|ranges.json>] [--timingCacheFile F | --noTimingCache] [--builderOptimizationLevel 0..5] [--ignoreMismatch] [--fp16] [--noTF32] [--layerPrecisions name:fp32,…] [--inputIOFormats fp16:chw,…] [--outputIOFormats …] [--device N] [--quiet] [--json]';
 
 export async function buildCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    { ...COMMON_OPTIONS, ...SHAPE_OPTIONS, output: { type: 'string', short: 'o' }, int8: { type: 'boolean' }, calib: { type: 'string' }, ...CACHE_OPTIONS },
+    { ...COMMON_OPTIONS, ...SHAPE_OPTIONS, output: { type: 'string', short: 'o' }, int8: { type: 'boolean' }, calib: { type: 'string' }, ...CACHE_OPTIONS, ...PRECISION_OPTIONS },
     BUILD_USAGE,
   );
   if (values.help) {
@@ -26,10 +27,15 @@ export async function buildCommand(argv: string[]): Promise<number> {
   const backend = backendOf(values.backend, BUILD_USAGE) ?? 'cpu';
   if (values.int8 && !values.calib) throw new UsageError('--int8 needs --calib <calib.cache|ranges.json> (from kiln calibrate)', BUILD_USAGE);
   if (values.calib && !values.int8) throw new UsageError('--calib goes with --int8', BUILD_USAGE);
+  const cache = cacheFlagsOf(values, BUILD_USAGE);
+  const precision = precisionFlagsOf(values, BUILD_USAGE);
+  if (values.quiet) setQuiet(true);
   // Native code loads only once the flags are known to be valid.
   const { buildFromOnnx } = await import('../model.js');
-  const cache = cacheFlagsOf(values, BUILD_USAGE);
-  const built = values.int8 ? await buildInt8(model, backend, shapeFlagsOf(values), values.calib!) : await buildFromOnnx(model, backend, shapeFlagsOf(values), [], cache);
+  const progress = !values.json && !values.quiet;
+  const built = values.int8
+    ? await buildInt8(model, backend, shapeFlagsOf(values), values.calib!, precision)
+    : await buildFromOnnx(model, backend, shapeFlagsOf(values), [], cache, { ...precision, progress });
   try {
     writeFileSync(output, built.plan);
   } catch (e) {
@@ -61,7 +67,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
  * `--int8 --calib`: reads a TensorRT calibration cache or Kiln ranges JSON into amax per tensor and builds an
  * INT8 engine (fake-quantized on the CPU backend). Mirrors buildFromOnnx, adding `int8: {ranges}`.
  */
-async function buildInt8(model: string, backend: 'cpu' | 'cuda', flags: ShapeFlags, calibFile: string): Promise<BuiltPlan> {
+async function buildInt8(model: string, backend: 'cpu' | 'cuda', flags: ShapeFlags, calibFile: string, precision: PrecisionFlags): Promise<BuiltPlan> {
   requireFile(calibFile, 'calibration file');
   requireFile(model, 'model');
   const { readRanges, int8Available } = await import('@kiln/calibrate');
@@ -80,7 +86,8 @@ async function buildInt8(model: string, backend: 'cpu' | 'cuda', flags: ShapeFla
   const missing = parsed.inputs.filter((i) => !(i.name in ranges)).map((i) => i.name);
   if (missing.length > 0) note(`no range for input(s) ${missing.join(', ')} in ${calibFile}: they stay in float`);
   note(`building INT8 plan for backend ${backend} from ${Object.keys(ranges).length} ranges (${format}, ${algorithm})`);
-  const config: Record<string, unknown> = { backend, int8: { ranges } };
+  const { precisionConfig } = await import('../model.js');
+  const config: Record<string, unknown> = { backend, ...precisionConfig(precision), int8: { ranges } };
   if (Object.keys(profile).length > 0) config.profiles = [profile];
   const t0 = performance.now();
   const plan = await Builder.build(parsed.network, config as never);

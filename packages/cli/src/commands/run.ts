@@ -6,11 +6,12 @@ import { COMMON_OPTIONS, SHAPE_OPTIONS, backendOf, numberOf, onePositional, pars
 import { CliError, INVALID_INPUT } from '../errors.js';
 import { fromHalfBits } from '../half.js';
 import { writeNpy } from '../npy.js';
-import { dimsText, ms, note, out, printJson } from '../report.js';
+import { dimsText, ms, note, out, printJson, setQuiet } from '../report.js';
+import { PRECISION_OPTIONS, precisionFlagsOf } from '../precision-flags.js';
 import { runtimeShapeOf } from '../runtime-shapes.js';
 import { valueStats, type ValueStats } from '../stats.js';
 
-export const RUN_USAGE = 'usage: kiln run <model.onnx|file.plan> [--backend cpu|cuda] [--input name=file.npy|file.pb]… [--output-dir DIR] [--shapes …] [--threads N] [--json]';
+export const RUN_USAGE = 'usage: kiln run <model.onnx|file.plan> [--backend cpu|cuda] [--input name=file.npy|file.pb]… [--output-dir DIR] [--shapes …] [--threads N] [--fp16] [--noTF32] [--layerPrecisions name:fp32,…] [--inputIOFormats fp16:chw,…] [--outputIOFormats …] [--device N] [--quiet] [--json]';
 
 /** Output file name: every character outside [A-Za-z0-9._-] becomes '_'. */
 export function outputFileName(name: string): string {
@@ -26,6 +27,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
     ...COMMON_OPTIONS,
     ...SHAPE_OPTIONS,
+    ...PRECISION_OPTIONS,
     input: { type: 'string', multiple: true },
     'output-dir': { type: 'string' },
     threads: { type: 'string' },
@@ -39,9 +41,11 @@ export async function runCommand(argv: string[]): Promise<number> {
   const outDir = values['output-dir'] ?? '.';
   const flags = shapeFlagsOf(values);
   const backend = backendOf(values.backend, RUN_USAGE);
+  const precision = precisionFlagsOf(values, RUN_USAGE);
+  if (values.quiet) setQuiet(true);
   const { loadModel } = await import('../model.js');
   const { loadFeeds } = await import('../inputs.js');
-  const loaded = await loadModel(model, backend, flags, values.input ?? []);
+  const loaded = await loadModel(model, backend, flags, values.input ?? [], { ...precision, progress: !values.json && !values.quiet });
   const info = loaded.engine.info;
   const { feeds, sources, generated } = loadFeeds(info.inputs, values.input ?? [], runtimeShapeOf(info.inputs, loaded.profile, flags, loaded.fromOnnx));
   if (generated.length > 0) {

@@ -4,39 +4,35 @@
  */
 import { CliError, UNSUPPORTED, UsageError } from '../errors.js';
 
-export const TRTEXEC_USAGE = 'usage: kiln trtexec (--onnx=<model.onnx> [--saveEngine=<file.plan>] | --loadEngine=<file.plan>) [--shapes=…] [--minShapes=…] [--optShapes=…] [--maxShapes=…] [--loadInputs=name:file.npy,…] [--iterations=N] [--warmUp=MS] [--duration=S] [--avgRuns=N] [--threads=N] [--exportTimes=file.json] [--timingCacheFile=F] [--builderOptimizationLevel=0..5] [--skipInference] [--noTF32]';
+export const TRTEXEC_USAGE = 'usage: kiln trtexec (--onnx=<model.onnx> [--saveEngine=<file.plan>] | --loadEngine=<file.plan>) [--shapes=…] [--minShapes=…] [--optShapes=…] [--maxShapes=…] [--loadInputs=name:file.npy,…] [--iterations=N] [--warmUp=MS] [--duration=S] [--avgRuns=N] [--threads=N] [--exportTimes=file.json] [--timingCacheFile=F] [--builderOptimizationLevel=0..5] [--skipInference] [--fp16] [--noTF32] [--layerPrecisions=name:fp32,…] [--inputIOFormats=fp16:chw,…] [--outputIOFormats=…] [--device=N] [--streams=N] [--useCudaGraph] [--noDataTransfers] [--dumpProfile] [--separateProfileRun] [--exportProfile=file.json]';
 
-export const VALUE_FLAGS = ['onnx', 'saveEngine', 'loadEngine', 'shapes', 'minShapes', 'optShapes', 'maxShapes', 'loadInputs', 'iterations', 'warmUp', 'duration', 'avgRuns', 'threads', 'exportTimes', 'backend', 'timingCacheFile', 'builderOptimizationLevel'] as const;
-export const BOOL_FLAGS = ['skipInference', 'noTF32', 'verbose', 'help'] as const;
-
-const CUDA = 'which needs the CUDA backend, which is not in this build';
+export const VALUE_FLAGS = [
+  'onnx', 'saveEngine', 'loadEngine', 'shapes', 'minShapes', 'optShapes', 'maxShapes', 'loadInputs', 'iterations', 'warmUp', 'duration',
+  'avgRuns', 'threads', 'exportTimes', 'backend', 'timingCacheFile', 'builderOptimizationLevel',
+  'layerPrecisions', 'inputIOFormats', 'outputIOFormats', 'device', 'streams', 'exportProfile', 'profilingVerbosity',
+] as const;
+export const BOOL_FLAGS = ['skipInference', 'fp16', 'noTF32', 'useCudaGraph', 'noDataTransfers', 'dumpProfile', 'separateProfileRun', 'verbose', 'help'] as const;
 
 /** trtexec flags Kiln refuses, with why. */
 export const REFUSED: Record<string, string> = {
-  fp16: `FP16 precision needs the CUDA backend, which is not in this build`,
-  bf16: `BF16 precision needs the CUDA backend, which is not in this build`,
-  fp8: `FP8 precision needs the CUDA backend, which is not in this build`,
+  bf16: `BF16 precision is not implemented in Kiln; use --fp16`,
+  fp8: `FP8 precision is not implemented in Kiln; use --fp16`,
   int4: `INT4 weight quantization is not implemented in Kiln`,
-  int8: `INT8 precision needs calibration and the CUDA backend, which are not in this build`,
-  best: `enables FP16/INT8 precision, ${CUDA}`,
-  calib: `INT8 calibration caches are not supported in this build`,
-  stronglyTyped: `only FP32 networks are built in this build, so there is nothing to type strongly`,
-  precisionConstraints: `per-layer precision needs reduced-precision kernels, ${CUDA}`,
-  layerPrecisions: `per-layer precision needs reduced-precision kernels, ${CUDA}`,
-  layerOutputTypes: `per-layer output types need reduced-precision kernels, ${CUDA}`,
+  int8: `INT8 builds need a calibration file, which trtexec mode does not take in this build; use 'kiln calibrate' then 'kiln build --int8 --calib <file>'`,
+  best: `enables INT8 as well as FP16, which trtexec mode cannot build without a calibration file; use --fp16`,
+  calib: `INT8 builds from a calibration cache go through 'kiln build --int8 --calib <file>'`,
+  stronglyTyped: `strongly typed networks are not implemented; the builder picks precisions (--fp16, --layerPrecisions)`,
+  precisionConstraints: `--layerPrecisions is always obeyed in Kiln, so there is nothing to constrain; drop the flag`,
+  layerOutputTypes: `per-layer output types are not implemented; use --layerPrecisions`,
   layerDeviceTypes: `DLA devices do not exist in Kiln`,
-  useCudaGraph: `CUDA graphs need the CUDA backend, which is not in this build`,
-  streams: `multiple CUDA streams need the CUDA backend, which is not in this build`,
-  infStreams: `multiple CUDA streams need the CUDA backend, which is not in this build`,
-  useSpinWait: `spin-waiting on CUDA events needs the CUDA backend, which is not in this build`,
-  noDataTransfers: `host/device copies exist only on the CUDA backend, which is not in this build`,
-  useManagedMemory: `CUDA managed memory needs the CUDA backend, which is not in this build`,
-  exposeDMA: `DMA transfers exist only on the CUDA backend, which is not in this build`,
-  device: `GPU selection needs the CUDA backend, which is not in this build`,
+  infStreams: `one stream per inference context is not implemented; use --streams=N`,
+  useSpinWait: `spin-waiting on CUDA events is not implemented in Kiln`,
+  useManagedMemory: `CUDA managed memory is not used by Kiln (one device arena per context)`,
+  exposeDMA: `serialized DMA transfers are not implemented in Kiln`,
   useDLACore: `DLA cores do not exist in Kiln`,
   allowGPUFallback: `DLA cores do not exist in Kiln`,
-  noCompilationCache: `timing/compilation caches are not in this build`,
-  tacticSources: `tactic sources (cuBLAS, cuDNN) are CUDA backend features, which is not in this build`,
+  noCompilationCache: `Kiln has no compilation cache (plans carry their compiled kernels); use --timingCacheFile for the timing cache`,
+  tacticSources: `choosing tactic sources (cuBLAS, cuDNN) is not implemented; the builder times all of them`,
   memPoolSize: `memory pool limits are not implemented; Kiln's arena size is reported by 'kiln inspect'`,
   workspace: `memory pool limits are not implemented; Kiln's arena size is reported by 'kiln inspect'`,
   sparsity: `structured sparsity is not implemented in Kiln`,
@@ -51,12 +47,6 @@ export const REFUSED: Record<string, string> = {
   safe: `the safety runtime is TensorRT-specific`,
   consistency: `the safety runtime is TensorRT-specific`,
   restricted: `the safety runtime is TensorRT-specific`,
-  inputIOFormats: `only linear FP32 I/O formats are supported in this build`,
-  outputIOFormats: `only linear FP32 I/O formats are supported in this build`,
-  profilingVerbosity: `per-layer profiling is not implemented in Kiln`,
-  dumpProfile: `per-layer profiling is not implemented in Kiln`,
-  exportProfile: `per-layer profiling is not implemented in Kiln`,
-  separateProfileRun: `per-layer profiling is not implemented in Kiln`,
   dumpLayerInfo: `use 'kiln inspect' to see the layers of a plan`,
   exportLayerInfo: `use 'kiln inspect --json' to export the layers of a plan`,
   dumpOutput: `use 'kiln run' to write outputs as .npy files`,

@@ -5,14 +5,14 @@
  */
 import { writeFileSync, readFileSync } from 'node:fs';
 import { numberOf } from '../args.js';
+import { precisionFlagsOf } from '../precision-flags.js';
 import { UsageError } from '../errors.js';
 import { TRTEXEC_USAGE, parseTrtexecArgs } from './trtexec-flags.js';
 import type { BackendName } from '../model.js';
 import { requireFile } from '../paths.js';
-import { formatBenchSummary, ms, note, out } from '../report.js';
+import { formatBenchSummary, formatProfile, ms, out } from '../report.js';
 import { runtimeShapeOf } from '../runtime-shapes.js';
-import { latencyStats } from '../stats.js';
-import { BENCH_DEFAULTS } from './bench.js';
+import { BENCH_DEFAULTS, streamsOf } from './bench.js';
 import { optLevelOf } from '../timing-cache-flags.js';
 import { VERSION } from '../version.js';
 
@@ -41,17 +41,20 @@ export async function trtexecCommand(argv: string[]): Promise<number> {
   const warmUpMs = numberOf('--warmUp', v.warmUp, BENCH_DEFAULTS.warmUpMs, TRTEXEC_USAGE);
   const avgRuns = Math.max(1, numberOf('--avgRuns', v.avgRuns, 10, TRTEXEC_USAGE, true));
   const threads = numberOf('--threads', v.threads, 0, TRTEXEC_USAGE, true);
+  const streams = streamsOf(v.streams, TRTEXEC_USAGE);
   const specs = loadInputSpecs(v.loadInputs);
   const flags = { shapes: v.shapes, minShapes: v.minShapes, optShapes: v.optShapes, maxShapes: v.maxShapes };
+  const precision = precisionFlagsOf({ ...v, fp16: bools.has('fp16'), noTF32: bools.has('noTF32') }, TRTEXEC_USAGE);
+  if (v.exportTimes === '' || v.exportProfile === '') throw new UsageError('--exportTimes/--exportProfile need a file path', TRTEXEC_USAGE);
 
   const { Engine } = await import('@kiln/core');
-  const { buildFromOnnx, planProfile } = await import('../model.js');
+  const { buildFromOnnx, planProfile, describeBuildOptions } = await import('../model.js');
   const { loadFeeds } = await import('../inputs.js');
-  const { benchmark } = await import('../bench-loop.js');
+  const { measure, profileRows } = await import('../measure.js');
+  const { summaryOf, writeExports } = await import('../bench-output.js');
   const cmd = `kiln trtexec ${argv.join(' ')}`;
   out(`&&&& RUNNING Kiln.trtexec [Kiln v${VERSION}] # ${cmd}`);
   try {
-    if (bools.has('noTF32')) note('--noTF32: nothing to do, Kiln computes in full FP32 (no TF32)');
     let plan: Uint8Array;
     let fromOnnx = false;
     let profile = {};
@@ -60,7 +63,9 @@ export async function trtexecCommand(argv: string[]): Promise<number> {
       const cache = v.timingCacheFile !== undefined || v.builderOptimizationLevel !== undefined
         ? { file: v.timingCacheFile, disabled: v.timingCacheFile === undefined, builderOptimizationLevel: optLevelOf(v.builderOptimizationLevel, TRTEXEC_USAGE) }
         : undefined;
-      const built = await buildFromOnnx(v.onnx, (v.backend as BackendName | undefined) ?? 'cpu', flags, specs, cache);
+      const given = describeBuildOptions(precision);
+      if (given.length > 0) out(`[I] Precision/format flags: ${given.join(' ')}`);
+      const built = await buildFromOnnx(v.onnx, (v.backend as BackendName | undefined) ?? 'cpu', flags, specs, cache, { ...precision, progress: true });
       if (built.timing) out(`[I] Timing cache: ${built.timing.timingCache.path ?? 'none'}, ${built.timing.timingCache.hits} hits, ${built.timing.timingCache.misses} misses, ${built.timing.tacticTimeMs.toFixed(2)} ms timing tactics`);
       out(`[I] Engine built in ${(built.buildMs / 1000).toFixed(4)} sec.`);
       plan = built.plan;
@@ -71,6 +76,8 @@ export async function trtexecCommand(argv: string[]): Promise<number> {
         out(`[I] Engine saved to ${v.saveEngine} (${plan.length} bytes)`);
       }
     } else {
+      const given = describeBuildOptions(precision);
+      if (given.length > 0) out(`[W] ${given.join(', ')} ignored: --loadEngine takes a built engine (they apply with --onnx)`);
       requireFile(v.loadEngine as string, 'engine');
       plan = new Uint8Array(readFileSync(v.loadEngine as string));
       out(`[I] Engine loaded from ${v.loadEngine} (${plan.length} bytes)`);
@@ -87,28 +94,34 @@ export async function trtexecCommand(argv: string[]): Promise<number> {
     for (const io of info.inputs) {
       out(`[I] Input '${io.name}': ${feeds[io.name].dims.join('x') || 'scalar'} (${generated.includes(io.name) ? 'generated' : 'loaded'})`);
     }
-    const ctx = engine.createContext({ numThreads: threads });
-    out(`[I] Starting inference`);
-    const r = await benchmark(ctx, feeds, { iterations, durationS, warmUpMs });
+    out(`[I] Starting inference${streams > 1 ? ` on ${streams} streams` : ''}`);
+    const wantProfile = bools.has('dumpProfile') || v.exportProfile !== undefined;
+    const m = await measure(engine, feeds, {
+      iterations, durationS, warmUpMs, streams, threads,
+      useCudaGraph: bools.has('useCudaGraph'), noDataTransfers: bools.has('noDataTransfers'), profile: wantProfile,
+    });
+    if (m.timer === 'js' && (bools.has('useCudaGraph') || bools.has('noDataTransfers'))) {
+      out('[W] --useCudaGraph/--noDataTransfers: this build of the native binding has no benchmark loop; timed plain runs instead');
+    }
     // trtexec prints one line per group of avgRuns runs; fast CPU models run thousands of
     // groups, so the trace is capped (every run is in --exportTimes).
-    const groups = Math.floor(r.latenciesMs.length / avgRuns);
+    const groups = Math.floor(m.totalMs.length / avgRuns);
     const MAX_GROUPS = 100;
+    const avg = (a: number[], g: number) => a.slice(g * avgRuns, (g + 1) * avgRuns).reduce((x, y) => x + y, 0) / avgRuns;
     for (let g = 0; g < Math.min(groups, MAX_GROUPS); g++) {
-      const mean = r.latenciesMs.slice(g * avgRuns, (g + 1) * avgRuns).reduce((a, b) => a + b, 0) / avgRuns;
-      out(`[I] Average on ${avgRuns} runs - Host latency: ${ms(mean)} ms`);
+      const gpu = m.timer === 'native' && info.backend === 'cuda' ? `GPU latency: ${ms(avg(m.computeMs, g))} ms - ` : '';
+      out(`[I] Average on ${avgRuns} runs - ${gpu}Host latency: ${ms(avg(m.totalMs, g))} ms`);
     }
     if (groups > MAX_GROUPS) out(`[I] … ${groups - MAX_GROUPS} more groups of ${avgRuns} runs not shown (--exportTimes writes every run)`);
-    if (v.exportTimes) {
-      writeFileSync(v.exportTimes, JSON.stringify(r.latenciesMs.map((l, i) => ({ startMs: r.startsMs[i], endMs: r.startsMs[i] + l, latencyMs: l })), null, 2));
-      out(`[I] Times exported to ${v.exportTimes}`);
-    }
-    const latency = latencyStats(r.latenciesMs);
+    for (const line of writeExports(m, { times: v.exportTimes, profile: v.exportProfile })) out(`[I] ${line}`);
     const first = info.inputs[0];
     const batch = first && feeds[first.name].dims.length > 0 ? feeds[first.name].dims[0] : 1;
     out('[I]');
-    const summary = formatBenchSummary({ backend: info.backend, batch, iterations: r.latenciesMs.length, totalWallMs: r.totalWallMs, throughputQps: r.latenciesMs.length / (r.totalWallMs / 1000), latency }, '[I] ');
-    for (const line of summary) out(line);
+    for (const line of formatBenchSummary(summaryOf(m, info.backend, batch), '[I] ')) out(line);
+    if (bools.has('dumpProfile')) {
+      out('[I]');
+      for (const line of formatProfile(profileRows(m.layers ?? []), '[I] ')) out(line);
+    }
     out(`&&&& PASSED Kiln.trtexec [Kiln v${VERSION}] # ${cmd}`);
     return 0;
   } catch (e) {
