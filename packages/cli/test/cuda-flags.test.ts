@@ -216,3 +216,40 @@ describe('end to end on this machine', () => {
     expect(JSON.parse(readFileSync(times, 'utf8')).length).toBeGreaterThanOrEqual(4);
   });
 });
+
+describe('measure with the native timing loop (fake contexts)', () => {
+  it('runs every stream concurrently, honours iterations, and profiles in a separate run', async () => {
+    const { measure } = await import('../src/measure');
+    const calls: Array<Record<string, unknown>> = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const ctx = () => ({
+      canBenchmark: true,
+      async benchmark(_feeds: unknown, o: { iterations: number; warmup: number; profile?: boolean; useCudaGraph?: boolean }) {
+        calls.push(o);
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await new Promise((r) => setTimeout(r, 5));
+        inFlight--;
+        const n = o.iterations;
+        return {
+          backend: 'cuda', iterations: n, h2dMs: Array(n).fill(0.1), computeMs: Array(n).fill(1), d2hMs: Array(n).fill(0.2), totalMs: Array(n).fill(1.3),
+          cudaGraph: o.useCudaGraph === true,
+          ...(o.profile ? { layers: [{ name: 'a', type: 'convolution', ms: 0.5 }] } : {}),
+        };
+      },
+    });
+    const engine = { createContext: () => ctx() } as never;
+    const m = await measure(engine, {}, { iterations: 7, durationS: 0, warmUpMs: 10, streams: 3, threads: 0, useCudaGraph: true, noDataTransfers: true, profile: true });
+    expect(m.timer).toBe('native');
+    expect(m.iterations).toBe(21);
+    expect(m.h2dMs).toHaveLength(21);
+    expect(m.cudaGraph).toBe(true);
+    expect(m.layers).toEqual([{ name: 'a', type: 'convolution', ms: 0.5 }]);
+    expect(maxInFlight).toBe(3);
+    // probe + warm-up + timed per stream, then one profiled run; only that one asks for a profile.
+    expect(calls.filter((c) => c.profile)).toHaveLength(1);
+    expect(calls.every((c) => c.noDataTransfers === true && c.useCudaGraph === true)).toBe(true);
+    expect(calls.filter((c) => c.iterations === 7 && c.warmup === 0)).toHaveLength(3);
+  });
+});
