@@ -22,6 +22,7 @@
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -509,7 +510,12 @@ export async function runSuite(o: SuiteOptions = {}): Promise<SuiteReport> {
       parts.push({ ...skipped(name, ''), status: 'ran', reason: undefined, fail: 1, failures: [`part crashed: ${errorLine(e)}`] });
     }
   };
-  await run('node', () => partNodeTests({ ...base, corpus: corpus!, out: o.out, jobs: o.nodeJobs, timeoutMs: o.nodeTimeoutMs, filter: o.nodeFilter, spawnWorker: o.spawnWorker }), 'corpus');
+  // On CUDA each worker holds one CUDA context (a few hundred MiB of device memory) and the GPU is the
+  // bottleneck, so more workers than the CPU suite's 2 but not one per core; the first build in a worker pays
+  // for the driver and library start-up, hence the longer per-test limit.
+  const jobs = o.nodeJobs ?? (backend === 'cuda' ? Math.min(8, availableParallelism()) : undefined);
+  const timeoutMs = o.nodeTimeoutMs ?? (backend === 'cuda' ? 60_000 : undefined);
+  await run('node', () => partNodeTests({ ...base, corpus: corpus!, out: o.out, jobs, timeoutMs, filter: o.nodeFilter, spawnWorker: o.spawnWorker }), 'corpus');
   await run('light-fp32', () => partLight({ ...base, corpus: corpus!, precision: 'fp32' }), 'corpus');
   await run('light-fp16', () => partLight({ ...base, corpus: corpus!, precision: 'fp16' }), 'corpus');
   await run('test-models-fp32', () => partTestModels({ ...base, precision: 'fp32' }));

@@ -6,7 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { Builder, Engine } from '@kiln/core';
 import { parseOnnxSync } from '@kiln/onnx';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeReports } from '../src/report.js';
 import { repoRoot } from '../src/corpus.js';
 import { ensureCorpus } from '../src/corpus.js';
 import { compareFp16 } from '../src/fp16-compare.js';
@@ -83,6 +86,16 @@ describe('GPU suite machinery (CPU backend)', () => {
     expectClean(r);
     expect(r.skip).toBe(3);
   }, 60_000);
+
+  it('node-test reports for another backend go to conformance-<backend>.{json,md}, same shape', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-gpu-suite-'));
+    const r = (name: string, status: 'pass' | 'fail') => ({ name, status, ops: ['Relu'], topLevelOps: ['Relu'], representable: true, ms: 1, ...(status === 'fail' ? { message: 'boom' } : {}) });
+    writeReports(dir, [r('test_relu', 'pass'), r('test_relu_b', 'fail')], ['Relu'], { corpus: '', seconds: 1, backend: 'cuda', builderNote: 'FP32, TF32 off' });
+    expect(JSON.parse(readFileSync(join(dir, 'conformance-cuda.json'), 'utf8'))).toEqual({ backend: 'cuda', tests: { test_relu: 'pass', test_relu_b: 'fail' } });
+    const md = readFileSync(join(dir, 'conformance-cuda.md'), 'utf8');
+    expect(md).toContain('(CUDA backend)');
+    expect(md).toContain('builds a CUDA plan with the feed shapes fixed (FP32, TF32 off)');
+  });
 
   it('the test-models part passes on the CPU backend in FP32', async () => {
     expectClean(await partTestModels({ backend: 'cpu', precision: 'fp32' }));

@@ -1,0 +1,51 @@
+# ON the GPU machine, sourced after `source .device/boot.sh;` (run-suite.sh and bench.py do it):
+# unpacks the addon and the corpus that scripts/gpu/stage.sh packed, and puts the CUDA libraries Kiln loads
+# at run time (libcudnn, libcublasLt, libnvrtc) on LD_LIBRARY_PATH: the python nvidia-* wheels' lib folders
+# first, then /usr/local/cuda. Exports KILN_BINDING and KILN_ONNX_CORPUS.
+_kiln_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+_kiln_pack=$_kiln_root/.cache/gpu-stage
+mkdir -p /tmp/kiln-gpu
+if [[ -f $_kiln_pack/kiln.node.xz ]]; then
+  xz -dc "$_kiln_pack/kiln.node.xz" > /tmp/kiln-gpu/kiln.node
+  export KILN_BINDING=/tmp/kiln-gpu/kiln.node
+elif [[ -f $_kiln_root/packages/binding/kiln.linux-x64-gnu.node ]]; then
+  export KILN_BINDING=$_kiln_root/packages/binding/kiln.linux-x64-gnu.node
+else
+  echo "env.sh: no addon staged (.cache/gpu-stage/kiln.node.xz) nor carried (packages/binding/kiln.linux-x64-gnu.node)" >&2
+fi
+if [[ -f $_kiln_pack/corpus.tar.xz && ! -f /tmp/kiln-corpus/.unpacked ]]; then
+  rm -rf /tmp/kiln-corpus && mkdir -p /tmp/kiln-corpus
+  xz -dc "$_kiln_pack/corpus.tar.xz" | tar -C /tmp/kiln-corpus -xf - && touch /tmp/kiln-corpus/.unpacked
+fi
+[[ -d /tmp/kiln-corpus/node ]] && export KILN_ONNX_CORPUS=/tmp/kiln-corpus
+
+_kiln_libdirs=()
+while IFS= read -r _d; do
+  [[ -n $_d ]] && _kiln_libdirs+=("$_d")
+done < <(python3 - <<'PY' 2>/dev/null
+import glob, os
+try:
+    import nvidia
+    roots = list(nvidia.__path__)  # a namespace package: no __file__ on some versions
+except Exception:
+    roots = []
+seen = []
+for r in roots:
+    for so in sorted(glob.glob(os.path.join(r, '**', 'lib*.so*'), recursive=True)):
+        d = os.path.dirname(so)
+        if d not in seen:
+            seen.append(d)
+print('\n'.join(seen))
+PY
+)
+for _d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do [[ -d $_d ]] && _kiln_libdirs+=("$_d"); done
+if (( ${#_kiln_libdirs[@]} )); then
+  export LD_LIBRARY_PATH=$(IFS=:; echo "${_kiln_libdirs[*]}")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
+# What the loader will find (diagnostics for the log).
+for _lib in libcuda.so.1 libcudnn.so libcublasLt.so libnvrtc.so; do
+  _hit=$(for _d in "${_kiln_libdirs[@]}" /usr/lib/x86_64-linux-gnu /usr/lib64; do ls "$_d"/"$_lib"* 2>/dev/null; done | head -1)
+  echo "env.sh: ${_lib%%.so*}: ${_hit:-NOT FOUND}"
+done
+echo "env.sh: KILN_BINDING=${KILN_BINDING:-unset} KILN_ONNX_CORPUS=${KILN_ONNX_CORPUS:-unset}"
+unset _kiln_root _kiln_pack _kiln_libdirs _d _lib _hit
