@@ -294,7 +294,7 @@ export async function partTestModels(o: TestModelsPartOptions): Promise<PartResu
   if (o.precision === 'fp16') {
     t.notes.push(`FP16 rule (docs/gpu-testing.md); outputs differing from the FP32 engine: ${changedByFp16}/${floatModels} models`);
     if (floatModels > 0 && changedByFp16 === 0) {
-      t.check('fp16-applied', `fp16: true gave bit-identical outputs to the FP32 engine on all ${floatModels} float models: the builder did not use FP16 (is 'fp16' forwarded by @kiln/core's configJson?)`);
+      t.check('fp16-applied', `fp16: true gave bit-identical outputs to the FP32 engine on all ${floatModels} float models: FP16 was not applied (the fp16 field dropped by @kiln/core, or ignored by the native builder)`);
     }
   } else {
     t.notes.push(`tf32: false; rtol ${tol.rtol} / atol ${tol.atol} vs onnxruntime`);
