@@ -35,6 +35,10 @@ pub enum ErrorCode {
     CorruptCache,
     /// A valid timing cache made for another device (or compute capability) or tactic library.
     CacheMismatch,
+    /// A device (GPU) allocation failed: the message names the bytes wanted and free.
+    OutOfMemory,
+    /// A GPU driver or library call failed in a way that is not the input's fault (the message names the call).
+    DeviceError,
 }
 
 impl ErrorCode {
@@ -54,6 +58,8 @@ impl ErrorCode {
             ErrorCode::Internal => "KILN_E_INTERNAL",
             ErrorCode::CorruptCache => "KILN_E_CORRUPT_CACHE",
             ErrorCode::CacheMismatch => "KILN_E_CACHE_MISMATCH",
+            ErrorCode::OutOfMemory => "KILN_E_OUT_OF_MEMORY",
+            ErrorCode::DeviceError => "KILN_E_DEVICE_ERROR",
         }
     }
 }

@@ -22,7 +22,8 @@ use crate::{kiln_bail, kiln_err};
 use serde::{Deserialize, Serialize};
 
 pub const MAGIC: &[u8; 8] = b"KILNPLAN";
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: plans carry backend data (the CUDA backend's compiled kernels).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What `kiln inspect` and `Engine.info` report about a plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,6 +87,9 @@ pub struct PlanBody {
     /// Per layer (same index as `network.layers`): the kernel tactic the builder chose; `None`
     /// (or a shorter vector) = the backend's default heuristic.
     pub tactics: Vec<Option<TacticChoice>>,
+    /// What the backend adds after tactic selection (CUDA: compiled kernels and launch choices);
+    /// empty for the CPU backend.
+    pub backend_data: Vec<u8>,
 }
 
 impl PlanBody {
@@ -117,6 +121,7 @@ struct StoredBody {
     outputs: Vec<usize>,
     profiles: Vec<OptimizationProfile>,
     memory: MemoryPlan,
+    backend_data: Vec<u8>,
 }
 
 impl StoredBody {
@@ -137,6 +142,7 @@ impl StoredBody {
             outputs: body.network.outputs.clone(),
             profiles: body.profiles.clone(),
             memory: body.memory.clone(),
+            backend_data: body.backend_data.clone(),
         })
     }
 
@@ -149,6 +155,7 @@ impl StoredBody {
             network: Network { tensors: self.tensors, layers, inputs: self.inputs, outputs: self.outputs },
             profiles: self.profiles,
             memory: self.memory,
+            backend_data: self.backend_data,
         })
     }
 }
@@ -365,4 +372,37 @@ pub fn plan_info(header: &PlanHeader, body: &PlanBody) -> PlanInfo {
         arena_bytes: body.memory.arena_bytes,
         unshared_activation_bytes: body.memory.unshared_bytes,
     }
+}
+
+/// Checks run-time feeds against a plan: every input given once, known names, dtypes, ranks,
+/// static dims, and dynamic dims within one of the optimization profiles. Shared by the backends.
+pub fn check_inputs(body: &PlanBody, inputs: &[(String, crate::tensor::Tensor)]) -> Result<()> {
+    let net = &body.network;
+    let names: Vec<&str> = net.inputs.iter().map(|&i| net.tensors[i].name.as_str()).collect();
+    for (k, (name, _)) in inputs.iter().enumerate() {
+        if !names.contains(&name.as_str()) {
+            kiln_bail!(InvalidInput, "'{name}' is not an input of this engine (inputs: {})", names.join(", "));
+        }
+        if inputs[..k].iter().any(|(n, _)| n == name) {
+            kiln_bail!(InvalidInput, "input '{name}' is given twice");
+        }
+    }
+    for &id in &net.inputs {
+        let desc = &net.tensors[id];
+        let Some((_, t)) = inputs.iter().find(|(n, _)| n == &desc.name) else {
+            kiln_bail!(InvalidInput, "input '{}' is missing ({} {:?})", desc.name, desc.dtype, desc.dims);
+        };
+        if t.dtype() != desc.dtype {
+            kiln_bail!(InvalidInput, "input '{}' must be {}, got {}", desc.name, desc.dtype, t.dtype());
+        }
+        if t.shape.len() != desc.dims.len() || t.shape.iter().zip(&desc.dims).any(|(&s, &d)| d >= 0 && s as i64 != d) {
+            kiln_bail!(InvalidInput, "input '{}' must have shape {:?} (-1 = dynamic), got {:?}", desc.name, desc.dims, t.shape);
+        }
+        let ranges: Vec<_> = body.profiles.iter().filter_map(|p| p.shapes.get(&desc.name)).collect();
+        if !ranges.is_empty() && !ranges.iter().any(|r| t.shape.iter().enumerate().all(|(a, &s)| r.min[a] <= s && s <= r.max[a])) {
+            let allowed: Vec<String> = ranges.iter().map(|r| format!("{:?}..={:?}", r.min, r.max)).collect();
+            kiln_bail!(InvalidInput, "input '{}' has shape {:?}, outside every optimization profile ({}); rebuild with a wider profile", desc.name, t.shape, allowed.join(" or "));
+        }
+    }
+    Ok(())
 }

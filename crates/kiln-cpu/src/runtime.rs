@@ -14,7 +14,7 @@ use kiln_core::error::Result;
 use kiln_core::infer::infer_concrete;
 use kiln_core::layer::LayerKind;
 use kiln_core::network::Network;
-use kiln_core::plan::{plan_info, read_plan, PlanBody, PlanInfo};
+use kiln_core::plan::{check_inputs, plan_info, read_plan, PlanBody, PlanInfo};
 use kiln_core::tactic::{TensorSig, TimingSample};
 use kiln_core::tensor::{Tensor, TensorData};
 use kiln_core::{kiln_bail, kiln_err, with_data};
@@ -264,37 +264,4 @@ impl CpuContext {
             })
             .collect()
     }
-}
-
-/// Checks the feeds against the plan: every input given once, known names, dtypes, ranks, static
-/// dims, and dynamic dims within one of the optimization profiles.
-fn check_inputs(body: &PlanBody, inputs: &[(String, Tensor)]) -> Result<()> {
-    let net = &body.network;
-    let names: Vec<&str> = net.inputs.iter().map(|&i| net.tensors[i].name.as_str()).collect();
-    for (k, (name, _)) in inputs.iter().enumerate() {
-        if !names.contains(&name.as_str()) {
-            kiln_bail!(InvalidInput, "'{name}' is not an input of this engine (inputs: {})", names.join(", "));
-        }
-        if inputs[..k].iter().any(|(n, _)| n == name) {
-            kiln_bail!(InvalidInput, "input '{name}' is given twice");
-        }
-    }
-    for &id in &net.inputs {
-        let desc = &net.tensors[id];
-        let Some((_, t)) = inputs.iter().find(|(n, _)| n == &desc.name) else {
-            kiln_bail!(InvalidInput, "input '{}' is missing ({} {:?})", desc.name, desc.dtype, desc.dims);
-        };
-        if t.dtype() != desc.dtype {
-            kiln_bail!(InvalidInput, "input '{}' must be {}, got {}", desc.name, desc.dtype, t.dtype());
-        }
-        if t.shape.len() != desc.dims.len() || t.shape.iter().zip(&desc.dims).any(|(&s, &d)| d >= 0 && s as i64 != d) {
-            kiln_bail!(InvalidInput, "input '{}' must have shape {:?} (-1 = dynamic), got {:?}", desc.name, desc.dims, t.shape);
-        }
-        let ranges: Vec<_> = body.profiles.iter().filter_map(|p| p.shapes.get(&desc.name)).collect();
-        if !ranges.is_empty() && !ranges.iter().any(|r| t.shape.iter().enumerate().all(|(a, &s)| r.min[a] <= s && s <= r.max[a])) {
-            let allowed: Vec<String> = ranges.iter().map(|r| format!("{:?}..={:?}", r.min, r.max)).collect();
-            kiln_bail!(InvalidInput, "input '{}' has shape {:?}, outside every optimization profile ({}); rebuild with a wider profile", desc.name, t.shape, allowed.join(" or "));
-        }
-    }
-    Ok(())
 }

@@ -27,6 +27,7 @@ fn build(network: &Network, config_json: &str, backend: &str) -> kiln_core::Resu
     let config = parse_config(config_json)?;
     match resolve_backend(backend)? {
         Backend::Cpu => core_build_plan(network, &config, &kiln_cpu::CpuBackend),
+        Backend::Cuda => core_build_plan(network, &config, &kiln_cuda::CudaBuildBackend::new(&config)?),
     }
 }
 
@@ -50,7 +51,7 @@ impl Task for BuildTask {
 }
 
 /// Builds a plan off the JS thread. `configJson` is the serde JSON of the builder config; `backend` is
-/// `"cpu"` (or `"cuda"`, which this build rejects with KILN_E_BACKEND_UNAVAILABLE).
+/// `"cpu"` or `"cuda"` (KILN_E_BACKEND_UNAVAILABLE without a GPU, its driver or the CUDA libraries).
 #[napi(ts_return_type = "Promise<Buffer>")]
 pub fn build_plan(network: &NativeNetwork, config_json: String, backend: String) -> AsyncTask<BuildTask> {
     AsyncTask::new(BuildTask { network: network.inner.clone(), config_json, backend })
@@ -97,6 +98,7 @@ fn build_with_report(network: &Network, config_json: &str, backend: &str, cache:
     config.timing_cache = cache;
     let (plan, report) = match resolve_backend(backend)? {
         Backend::Cpu => kiln_core::builder::build_plan_with_report(network, &config, &kiln_cpu::CpuBackend)?,
+        Backend::Cuda => kiln_core::builder::build_plan_with_report(network, &config, &kiln_cuda::CudaBuildBackend::new(&config)?)?,
     };
     let json = serde_json::to_string(&report).map_err(|e| KilnError::new(ErrorCode::Internal, format!("encoding the build report: {e}")))?;
     Ok((plan, json, report.updated_cache))

@@ -5,7 +5,7 @@ use crate::error::{call, guard, reject_error, Result};
 use crate::tensor::NativeTensor;
 use kiln_core::calibration::TensorStats;
 use kiln_core::tensor::Tensor;
-use kiln_cpu::CpuContext;
+use crate::context::AnyContext;
 use napi::bindgen_prelude::{AsyncTask, Float64Array};
 use napi::{Env, Task};
 use napi_derive::napi;
@@ -40,23 +40,24 @@ fn to_js(s: &TensorStats) -> NativeCalibrationStat {
     }
 }
 
-pub(crate) fn calibrate_locked(ctx: &Mutex<CpuContext>, inputs: &Named) -> kiln_core::Result<()> {
+pub(crate) fn calibrate_locked(ctx: &Mutex<AnyContext>, inputs: &Named) -> kiln_core::Result<()> {
     // See `run_locked`: a poisoned lock only follows a caught panic; statistics are plain counters.
     let mut ctx = ctx.lock().unwrap_or_else(PoisonError::into_inner);
-    guard("calibrate", || ctx.calibrate(inputs))
+    guard("calibrate", || ctx.cpu()?.calibrate(inputs))
 }
 
-pub(crate) fn stats_locked(ctx: &Mutex<CpuContext>) -> Vec<NativeCalibrationStat> {
-    let ctx = ctx.lock().unwrap_or_else(PoisonError::into_inner);
-    ctx.calibration_stats().tensors.iter().map(to_js).collect()
+pub(crate) fn stats_locked(ctx: &Mutex<AnyContext>) -> kiln_core::Result<Vec<NativeCalibrationStat>> {
+    let mut ctx = ctx.lock().unwrap_or_else(PoisonError::into_inner);
+    Ok(ctx.cpu()?.calibration_stats().tensors.iter().map(to_js).collect())
 }
 
-pub(crate) fn reset_locked(ctx: &Mutex<CpuContext>) {
-    ctx.lock().unwrap_or_else(PoisonError::into_inner).reset_calibration();
+pub(crate) fn reset_locked(ctx: &Mutex<AnyContext>) -> kiln_core::Result<()> {
+    ctx.lock().unwrap_or_else(PoisonError::into_inner).cpu()?.reset_calibration();
+    Ok(())
 }
 
 pub struct CalibrateTask {
-    pub(crate) ctx: Arc<Mutex<CpuContext>>,
+    pub(crate) ctx: Arc<Mutex<AnyContext>>,
     pub(crate) inputs: kiln_core::Result<Named>,
 }
 
@@ -79,24 +80,23 @@ pub(crate) fn convert(inputs: &[NativeTensor]) -> kiln_core::Result<Named> {
     guard("calibrate", || inputs.iter().map(crate::tensor::from_native).collect())
 }
 
-pub(crate) fn calibrate_sync(ctx: &Mutex<CpuContext>, inputs: &[NativeTensor]) -> Result<()> {
+pub(crate) fn calibrate_sync(ctx: &Mutex<AnyContext>, inputs: &[NativeTensor]) -> Result<()> {
     call("calibrateSync", || {
         let inputs = convert(inputs)?;
         calibrate_locked(ctx, &inputs)
     })
 }
 
-pub(crate) fn calibrate_async(ctx: Arc<Mutex<CpuContext>>, inputs: &[NativeTensor]) -> AsyncTask<CalibrateTask> {
+pub(crate) fn calibrate_async(ctx: Arc<Mutex<AnyContext>>, inputs: &[NativeTensor]) -> AsyncTask<CalibrateTask> {
     AsyncTask::new(CalibrateTask { ctx, inputs: convert(inputs) })
 }
 
-pub(crate) fn stats(ctx: &Mutex<CpuContext>) -> Result<Vec<NativeCalibrationStat>> {
-    call("calibrationStats", || Ok(stats_locked(ctx)))
+pub(crate) fn stats(ctx: &Mutex<AnyContext>) -> Result<Vec<NativeCalibrationStat>> {
+    call("calibrationStats", || stats_locked(ctx))
 }
 
-pub(crate) fn reset(ctx: &Mutex<CpuContext>) -> Result<()> {
+pub(crate) fn reset(ctx: &Mutex<AnyContext>) -> Result<()> {
     call("resetCalibration", || {
-        reset_locked(ctx);
-        Ok(())
+        reset_locked(ctx)
     })
 }

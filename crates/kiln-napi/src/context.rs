@@ -7,6 +7,7 @@ use crate::error::{call, guard, reject_error, Result};
 use crate::tensor::{from_native, to_native, NativeTensor};
 use kiln_core::tensor::Tensor;
 use kiln_cpu::CpuContext;
+use kiln_cuda::{BenchOptions, BenchResult, CudaContext};
 use napi::bindgen_prelude::AsyncTask;
 use napi::{Env, Task};
 use napi_derive::napi;
@@ -14,13 +15,62 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 type Named = Vec<(String, Tensor)>;
 
+/// A context of either backend.
+pub enum AnyContext {
+    Cpu(CpuContext),
+    Cuda(CudaContext),
+}
+
+impl AnyContext {
+    fn run(&mut self, inputs: &Named) -> kiln_core::Result<Named> {
+        match self {
+            AnyContext::Cpu(c) => c.run(inputs),
+            AnyContext::Cuda(c) => c.run(inputs, false),
+        }
+    }
+
+    /// The CPU context, for calibration (the CUDA runtime does not gather statistics yet).
+    pub fn cpu(&mut self) -> kiln_core::Result<&mut CpuContext> {
+        match self {
+            AnyContext::Cpu(c) => Ok(c),
+            AnyContext::Cuda(_) => Err(kiln_core::kiln_err!(Unsupported, "calibration statistics are gathered by the CPU backend; calibrate with --backend cpu")),
+        }
+    }
+
+    fn benchmark(&mut self, inputs: &Named, opts: &BenchOptions) -> kiln_core::Result<BenchResult> {
+        match self {
+            AnyContext::Cuda(c) => c.benchmark(inputs, opts),
+            AnyContext::Cpu(c) => {
+                // Host timing: the whole run is compute; there are no transfers.
+                for _ in 0..opts.warmup {
+                    c.run(inputs)?;
+                }
+                let mut r = BenchResult { backend: "cpu".into(), iterations: opts.iterations, ..Default::default() };
+                for _ in 0..opts.iterations {
+                    let t = std::time::Instant::now();
+                    c.run(inputs)?;
+                    let ms = t.elapsed().as_secs_f64() * 1e3;
+                    r.h2d_ms.push(0.0);
+                    r.compute_ms.push(ms);
+                    r.d2h_ms.push(0.0);
+                    r.total_ms.push(ms);
+                }
+                if opts.use_cuda_graph {
+                    r.cuda_graph_reason = Some("CUDA graphs need the cuda backend".into());
+                }
+                Ok(r)
+            }
+        }
+    }
+}
+
 #[napi]
 pub struct NativeContext {
-    ctx: Arc<Mutex<CpuContext>>,
+    ctx: Arc<Mutex<AnyContext>>,
 }
 
 impl NativeContext {
-    pub(crate) fn new(ctx: Arc<Mutex<CpuContext>>) -> Self {
+    pub(crate) fn new(ctx: Arc<Mutex<AnyContext>>) -> Self {
         NativeContext { ctx }
     }
 }
@@ -29,7 +79,7 @@ fn convert_inputs(inputs: &[NativeTensor]) -> kiln_core::Result<Named> {
     inputs.iter().map(from_native).collect()
 }
 
-fn run_locked(ctx: &Mutex<CpuContext>, inputs: &Named) -> kiln_core::Result<Named> {
+fn run_locked(ctx: &Mutex<AnyContext>, inputs: &Named) -> kiln_core::Result<Named> {
     // A panic inside `run` is caught by `guard` below while the lock is held, so the mutex is only poisoned if
     // the guard itself failed; the context's buffers are rewritten by every run, so reusing it is safe.
     let mut ctx = ctx.lock().unwrap_or_else(PoisonError::into_inner);
@@ -37,7 +87,7 @@ fn run_locked(ctx: &Mutex<CpuContext>, inputs: &Named) -> kiln_core::Result<Name
 }
 
 pub struct RunTask {
-    ctx: Arc<Mutex<CpuContext>>,
+    ctx: Arc<Mutex<AnyContext>>,
     /// Inputs already copied out of the JS buffers (or why they could not be), so nothing JS-owned crosses threads.
     inputs: kiln_core::Result<Named>,
 }
@@ -92,6 +142,15 @@ impl NativeContext {
         crate::calibration::reset(&self.ctx)
     }
 
+    /// Measures `iterations` runs off the JS thread; `optionsJson` = {iterations, warmup, useCudaGraph,
+    /// noDataTransfers, profile}. Resolves to the result JSON (per-iteration h2dMs/computeMs/d2hMs/totalMs,
+    /// cudaGraph, layers when profiling).
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn benchmark(&self, inputs: Vec<NativeTensor>, options_json: String) -> AsyncTask<BenchTask> {
+        let converted = guard("benchmark", || convert_inputs(&inputs));
+        AsyncTask::new(BenchTask { ctx: self.ctx.clone(), inputs: converted, options_json })
+    }
+
     /// Runs inference on the calling thread.
     #[napi]
     pub fn run_sync(&self, inputs: Vec<NativeTensor>) -> Result<Vec<NativeTensor>> {
@@ -100,5 +159,33 @@ impl NativeContext {
             let outputs = run_locked(&self.ctx, &inputs)?;
             Ok(outputs.into_iter().map(|(name, t)| to_native(name, t)).collect())
         })
+    }
+}
+
+pub struct BenchTask {
+    ctx: Arc<Mutex<AnyContext>>,
+    inputs: kiln_core::Result<Named>,
+    options_json: String,
+}
+
+impl Task for BenchTask {
+    type Output = kiln_core::Result<String>;
+    type JsValue = String;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let inputs = std::mem::replace(&mut self.inputs, Ok(Vec::new()));
+        let json = self.options_json.clone();
+        let ctx = self.ctx.clone();
+        Ok(guard("benchmark", move || {
+            let inputs = inputs?;
+            let opts: BenchOptions = serde_json::from_str(&json).map_err(|e| kiln_core::kiln_err!(InvalidValue, "benchmark options are not valid JSON ({e}); expected {{\"iterations\": n, \"warmup\": n, …}}"))?;
+            let mut c = ctx.lock().unwrap_or_else(PoisonError::into_inner);
+            let r = c.benchmark(&inputs, &opts)?;
+            serde_json::to_string(&r).map_err(|e| kiln_core::kiln_err!(Internal, "encoding the benchmark result: {e}"))
+        }))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<String> {
+        output.map_err(|e| reject_error(&env, e))
     }
 }

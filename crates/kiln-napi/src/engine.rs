@@ -4,15 +4,26 @@ use crate::backends::{resolve_backend, Backend};
 use crate::context::NativeContext;
 use crate::error::{call, Result};
 use kiln_core::error::{ErrorCode, KilnError};
+use crate::context::AnyContext;
 use kiln_cpu::CpuEngine;
+use kiln_cuda::CudaEngine;
 use napi::bindgen_prelude::Uint8Array;
 use napi_derive::napi;
 use std::sync::{Arc, Mutex};
 
+enum AnyEngine {
+    Cpu(Arc<CpuEngine>),
+    Cuda(Arc<CudaEngine>),
+}
+
 #[napi]
 pub struct NativeEngine {
-    engine: Arc<CpuEngine>,
+    engine: AnyEngine,
     info_json: String,
+}
+
+fn info_json(info: &kiln_core::plan::PlanInfo) -> kiln_core::Result<String> {
+    serde_json::to_string(info).map_err(|e| KilnError::new(ErrorCode::Internal, format!("cannot serialize the plan info: {e}")))
 }
 
 /// Loads plan bytes for the backend named in their header. The header is read first so that a plan made for
@@ -32,9 +43,13 @@ fn load(bytes: &[u8]) -> kiln_core::Result<NativeEngine> {
     match backend {
         Backend::Cpu => {
             let engine = CpuEngine::load(bytes)?;
-            let info_json = serde_json::to_string(engine.info())
-                .map_err(|e| KilnError::new(ErrorCode::Internal, format!("cannot serialize the plan info: {e}")))?;
-            Ok(NativeEngine { engine, info_json })
+            Ok(NativeEngine { info_json: info_json(engine.info())?, engine: AnyEngine::Cpu(engine) })
+        }
+        Backend::Cuda => {
+            // Plans name their GPU model; KILN_CUDA_DEVICE picks another ordinal of that model.
+            let ordinal = std::env::var("KILN_CUDA_DEVICE").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+            let engine = CudaEngine::load(bytes, ordinal)?;
+            Ok(NativeEngine { info_json: info_json(engine.info())?, engine: AnyEngine::Cuda(engine) })
         }
     }
 }
@@ -54,11 +69,14 @@ impl NativeEngine {
         self.info_json.clone()
     }
 
-    /// Creates an execution context; `numThreads` 0 = all cores. Contexts run independently and concurrently.
+    /// Creates an execution context; `numThreads` 0 = all cores (CPU; a CUDA context owns one stream instead). Contexts run independently and concurrently.
     #[napi]
     pub fn create_context(&self, num_threads: u32) -> Result<NativeContext> {
         call("createContext", || {
-            let ctx = self.engine.create_context(num_threads as usize)?;
+            let ctx = match &self.engine {
+                AnyEngine::Cpu(e) => AnyContext::Cpu(e.create_context(num_threads as usize)?),
+                AnyEngine::Cuda(e) => AnyContext::Cuda(e.create_context()?),
+            };
             Ok(NativeContext::new(Arc::new(Mutex::new(ctx))))
         })
     }

@@ -12,6 +12,7 @@ use napi_derive::napi;
 fn device_of(backend: &str) -> kiln_core::Result<CacheDevice> {
     match resolve_backend(backend)? {
         Backend::Cpu => Ok(cache_device(&kiln_cpu::CpuBackend)),
+        Backend::Cuda => Ok(cache_device(&kiln_cuda::CudaBuildBackend::new(&Default::default())?)),
     }
 }
 

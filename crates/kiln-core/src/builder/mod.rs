@@ -14,6 +14,7 @@ pub mod fuse;
 pub mod graph;
 pub mod int8;
 pub mod memory;
+pub mod precision;
 pub mod profile;
 pub mod simplify;
 pub mod tune;
@@ -44,7 +45,7 @@ pub struct OptimizationProfile {
     pub shapes: BTreeMap<String, ShapeRange>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuilderConfig {
     /// 0..=5 (default 3): how hard the builder times kernel tactics; see `tune.rs` and
@@ -69,6 +70,46 @@ pub struct BuilderConfig {
     /// INT8 build (fake quantization on the CPU): amax per tensor name; see `int8.rs`.
     #[serde(default)]
     pub int8: Option<Int8Config>,
+    /// Let layers that are safe in half precision compute in FP16 (`--fp16`); see `precision.rs`.
+    #[serde(default)]
+    pub fp16: bool,
+    /// TF32 tensor-core math for FP32 convolutions and GEMMs on GPUs (`--noTF32` turns it off).
+    #[serde(default = "default_true")]
+    pub tf32: bool,
+    /// Per-layer precision overrides by layer name (`--layerPrecisions name:fp32,…`).
+    #[serde(default)]
+    pub layer_precisions: BTreeMap<String, precision::Precision>,
+    /// One format per network input, in order: "fp32:chw" | "fp16:chw" | "fp32:hwc" | "fp16:hwc".
+    #[serde(default)]
+    pub input_io_formats: Vec<String>,
+    #[serde(default)]
+    pub output_io_formats: Vec<String>,
+    /// GPU ordinal for the CUDA backend.
+    #[serde(default)]
+    pub device: u32,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for BuilderConfig {
+    fn default() -> Self {
+        BuilderConfig {
+            builder_optimization_level: None,
+            timing_cache: None,
+            ignore_timing_cache_mismatch: false,
+            profiles: Vec::new(),
+            calibration: false,
+            int8: None,
+            fp16: false,
+            tf32: true,
+            layer_precisions: BTreeMap::new(),
+            input_io_formats: Vec::new(),
+            output_io_formats: Vec::new(),
+            device: 0,
+        }
+    }
 }
 
 /// What the builder needs from a backend.
@@ -96,6 +137,13 @@ pub trait BuildBackend {
     fn time_tactic(&self, kind: &LayerKind, tactic: &str, _inputs: &[Option<&Tensor>], _warmup: usize, _samples: usize) -> Result<TimingSample> {
         kiln_bail!(Unsupported, "the {} backend cannot time tactic '{tactic}' of a {} layer", self.name(), kind.type_name())
     }
+    /// Backend-specific plan contents made after tactic selection (e.g. the CUDA backend's compiled
+    /// kernels); stored in the plan as `PlanBody::backend_data`.
+    fn finalize(&self, _body: &PlanBody) -> Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+    /// Called as tactic selection proceeds: (layers done, layers total).
+    fn progress(&self, _done: usize, _total: usize) {}
 }
 
 /// How many layers each pass changed (reported by `kiln build --json`).
@@ -116,6 +164,9 @@ pub struct BuildStats {
     /// Weighted layers left in float because an activation input had no range (INT8 builds).
     #[serde(default)]
     pub int8_missing_range: usize,
+    /// Layers computing in FP16 (`fp16` / `layerPrecisions`).
+    #[serde(default)]
+    pub fp16_layers: usize,
 }
 
 /// Runs the optimizer passes; returns the optimized network and its memory plan.
@@ -123,8 +174,9 @@ pub fn optimize(network: &Network, config: &BuilderConfig, backend: &dyn BuildBa
     if network.outputs.is_empty() {
         kiln_bail!(InvalidNetwork, "the network has no outputs; mark at least one tensor as an output");
     }
-    let profiles = profile::validate_profiles(network, &config.profiles)?;
     let mut net = network.clone();
+    precision::apply_io_formats(&mut net, &config.input_io_formats, &config.output_io_formats)?;
+    let profiles = profile::validate_profiles(&net, &config.profiles)?;
     let mut stats = BuildStats { layers_in: net.layers.len(), ..Default::default() };
     profile::specialize_static_dims(&mut net, &profiles);
     graph::reinfer(&mut net)?;
@@ -151,12 +203,13 @@ pub fn optimize(network: &Network, config: &BuilderConfig, backend: &dyn BuildBa
         stats.biases_fused = fuse::fuse_bias(&mut net);
         stats.activations_fused = fuse::fuse_activation(&mut net);
         stats.pointwise_chains = fuse::fuse_pointwise_chains(&mut net);
+        stats.fp16_layers = precision::apply_fp16(&mut net, config.fp16, &config.layer_precisions)?;
     }
     graph::eliminate_dead_and_compact(&mut net);
     let max_dims = memory::max_shapes(&net, &profiles, backend);
     let memory = memory::plan_memory(&net, &max_dims);
     stats.layers_out = net.layers.len();
-    Ok((PlanBody { network: net, profiles, memory, tactics: Vec::new() }, stats))
+    Ok((PlanBody { network: net, profiles, memory, tactics: Vec::new(), backend_data: Vec::new() }, stats))
 }
 
 /// Builds serialized plan bytes.
@@ -223,6 +276,7 @@ pub fn build_plan_with_report(network: &Network, config: &BuilderConfig, backend
     let level = if config.calibration { 0 } else { level };
     let outcome = tune::tune(&body.network, &body.profiles, backend, &mut cache, level)?;
     body.tactics = outcome.tactics;
+    body.backend_data = backend.finalize(&body)?;
     report.tactic_time_ms = outcome.tactic_time_ms;
     report.timing_cache.hits = outcome.hits;
     report.timing_cache.misses = outcome.misses;

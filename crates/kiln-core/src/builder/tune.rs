@@ -62,6 +62,7 @@ pub struct TuneOutcome {
 pub fn tune(net: &Network, profiles: &[OptimizationProfile], backend: &dyn BuildBackend, cache: &mut TimingCache, level: u8) -> Result<TuneOutcome> {
     let mut out = TuneOutcome { tactics: vec![None; net.layers.len()], ..Default::default() };
     if level == 0 {
+        backend.progress(net.layers.len(), net.layers.len());
         return Ok(out);
     }
     // Dims at the first profile's opt shapes: tactics are timed where the engine will mostly run.
@@ -71,6 +72,7 @@ pub fn tune(net: &Network, profiles: &[OptimizationProfile], backend: &dyn Build
     let lib = backend.tactic_library_version();
     let now = now_ms();
     for (i, layer) in net.layers.iter().enumerate() {
+        backend.progress(i, net.layers.len());
         let sig = |id: usize| {
             let d = &dims[id];
             d.iter().all(|&x| x >= 0).then(|| TensorSig {
@@ -128,6 +130,7 @@ pub fn tune(net: &Network, profiles: &[OptimizationProfile], backend: &dyn Build
             out.tactics[i] = Some(TacticChoice { tactic: best.tactic.clone(), time_ms: Some(best.median_ms) });
         }
     }
+    backend.progress(net.layers.len(), net.layers.len());
     Ok(out)
 }
 

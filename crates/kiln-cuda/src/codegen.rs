@@ -1,0 +1,290 @@
+//! CUDA C generation for pointwise layers: activations, unary and binary ops, casts, select, and
+//! the optimizer's fused chains become one kernel each, with the formulas inlined (as TensorRT's
+//! pointwise fusion does with its runtime-compiled kernels). Formulas mirror kiln-cpu's
+//! `pointwise_ops.rs`, which is the ONNX reference semantics.
+//!
+//! Every generated kernel has the signature `kernel(PwArgs a)` (see `kernels::PwArgs`): up to 8
+//! inputs, each with its own broadcast strides over the output's shape (rank <= 8).
+
+use kiln_core::dtype::DType;
+use kiln_core::layer::{ActivationKind, ElementWiseOp, LayerKind, PointwiseStep, UnaryOp};
+
+pub const MAX_INPUTS: usize = 8;
+
+/// A C float literal that round-trips `v`.
+pub fn lit(v: f32) -> String {
+    if v.is_nan() {
+        "kiln_nan()".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "kiln_inf()".into() } else { "(-kiln_inf())".into() }
+    } else {
+        format!("({:e}f)", v)
+    }
+}
+
+/// The C storage type of a dtype on the GPU, if generated kernels handle it.
+pub fn c_type(dtype: DType) -> Option<&'static str> {
+    Some(match dtype {
+        DType::Float32 => "float",
+        DType::Float16 => "kiln_half",
+        DType::Int8 => "signed char",
+        DType::Uint8 => "unsigned char",
+        DType::Int32 => "int",
+        DType::Int64 => "long long",
+        DType::Bool => "unsigned char",
+        _ => return None,
+    })
+}
+
+pub fn activation_expr(act: &ActivationKind, x: &str) -> String {
+    use ActivationKind::*;
+    match *act {
+        Relu => format!("({x} < 0.0f ? 0.0f : {x})"),
+        Sigmoid => format!("ksigmoid({x})"),
+        Tanh => format!("tanhf({x})"),
+        LeakyRelu { alpha } => format!("({x} < 0.0f ? {x} * {} : {x})", lit(alpha)),
+        Elu { alpha } => format!("({x} < 0.0f ? {} * expm1f({x}) : {x})", lit(alpha)),
+        Selu { alpha, gamma } => format!("({x} > 0.0f ? {g} * {x} : {g} * {a} * expm1f({x}))", g = lit(gamma), a = lit(alpha)),
+        Celu { alpha } => format!("(fmaxf({x}, 0.0f) + fminf(0.0f, {a} * expm1f({x} / {a})))", a = lit(alpha)),
+        Softplus => format!("ksoftplus({x})"),
+        Softsign => format!("({x} / (1.0f + fabsf({x})))"),
+        HardSigmoid { alpha, beta } => format!("kclamp01({} * {x} + {})", lit(alpha), lit(beta)),
+        HardSwish => format!("({x} * kclamp01({x} / 6.0f + 0.5f))"),
+        ThresholdedRelu { alpha } => format!("({x} > {} ? {x} : 0.0f)", lit(alpha)),
+        ScaledTanh { alpha, beta } => format!("({} * tanhf({} * {x}))", lit(alpha), lit(beta)),
+        Clip { min, max } => format!("({x} < {lo} ? {lo} : ({x} > {hi} ? {hi} : {x}))", lo = lit(min), hi = lit(max)),
+        Gelu { tanh: true } => format!("(0.5f * {x} * (1.0f + tanhf(0.7978845608028654f * ({x} + 0.044715f * {x} * {x} * {x}))))"),
+        Gelu { tanh: false } => format!("(0.5f * {x} * (1.0f + erff({x} * 0.7071067811865476f)))"),
+        Mish => format!("({x} * tanhf(ksoftplus({x})))"),
+        Shrink { bias, lambd } => format!("({x} < -{l} ? {x} + {b} : ({x} > {l} ? {x} - {b} : 0.0f))", l = lit(lambd), b = lit(bias)),
+    }
+}
+
+/// Float unary ops; `None` for ops on other dtypes (Not, BitwiseNot) and the bool-valued ones
+/// (IsNan/IsInf, handled by `bool_unary_expr`).
+pub fn unary_expr(op: UnaryOp, x: &str) -> Option<String> {
+    use UnaryOp::*;
+    Some(match op {
+        Abs => format!("fabsf({x})"),
+        Neg => format!("(-{x})"),
+        Exp => format!("expf({x})"),
+        Log => format!("logf({x})"),
+        Sqrt => format!("sqrtf({x})"),
+        Reciprocal => format!("(1.0f / {x})"),
+        Floor => format!("floorf({x})"),
+        Ceil => format!("ceilf({x})"),
+        Round => format!("rintf({x})"),
+        Sin => format!("sinf({x})"),
+        Cos => format!("cosf({x})"),
+        Tan => format!("tanf({x})"),
+        Asin => format!("asinf({x})"),
+        Acos => format!("acosf({x})"),
+        Atan => format!("atanf({x})"),
+        Sinh => format!("sinhf({x})"),
+        Cosh => format!("coshf({x})"),
+        Asinh => format!("asinhf({x})"),
+        Acosh => format!("acoshf({x})"),
+        Atanh => format!("atanhf({x})"),
+        Erf => format!("erff({x})"),
+        Sign => format!("ksign({x})"),
+        Not | IsNan | IsInf | BitwiseNot => return None,
+    })
+}
+
+/// Float binary arithmetic; `None` for comparisons, logic and bitwise ops.
+pub fn binary_expr(op: ElementWiseOp, a: &str, b: &str) -> Option<String> {
+    use ElementWiseOp::*;
+    Some(match op {
+        Add => format!("({a} + {b})"),
+        Sub => format!("({a} - {b})"),
+        Mul => format!("({a} * {b})"),
+        Div => format!("({a} / {b})"),
+        Pow => format!("kpow({a}, {b})"),
+        Max => format!("kmax({a}, {b})"),
+        Min => format!("kmin({a}, {b})"),
+        Mod => format!("kmod({a}, {b})"),
+        Fmod => format!("fmodf({a}, {b})"),
+        PRelu => format!("({a} < 0.0f ? {a} * {b} : {a})"),
+        _ => return None,
+    })
+}
+
+pub fn compare_expr(op: ElementWiseOp, a: &str, b: &str) -> Option<String> {
+    use ElementWiseOp::*;
+    let sym = match op {
+        Equal => "==",
+        Greater => ">",
+        GreaterOrEqual => ">=",
+        Less => "<",
+        LessOrEqual => "<=",
+        _ => return None,
+    };
+    Some(format!("({a} {sym} {b})"))
+}
+
+/// A pointwise layer the GPU runs as a generated kernel: its C body and the dtypes it reads/writes.
+pub struct PointwiseKernel {
+    pub name: String,
+    pub source: String,
+}
+
+/// The body (statements computing `out` from `v0..vk`) of a pointwise layer whose inputs have
+/// `in_dtypes` and whose output has `out_dtype`; `None` if the GPU kernels do not cover it (the
+/// layer then runs on the host).
+fn body(kind: &LayerKind, in_dtypes: &[Option<DType>], out_dtype: DType) -> Option<String> {
+    let float = |d: Option<DType>| matches!(d, Some(DType::Float32 | DType::Float16));
+    let out_float = matches!(out_dtype, DType::Float32 | DType::Float16);
+    match kind {
+        LayerKind::Activation { activation } if float(in_dtypes[0]) && out_float => Some(format!("float r = {};", activation_expr(activation, "v0"))),
+        LayerKind::Unary { op, detect_positive, detect_negative } => match op {
+            UnaryOp::IsNan if float(in_dtypes[0]) => Some("float r = (v0 != v0) ? 1.0f : 0.0f;".into()),
+            UnaryOp::IsInf if float(in_dtypes[0]) => {
+                let pos = if *detect_positive { "v0 == kiln_inf()" } else { "false" };
+                let neg = if *detect_negative { "v0 == -kiln_inf()" } else { "false" };
+                Some(format!("float r = ({pos} || {neg}) ? 1.0f : 0.0f;"))
+            }
+            UnaryOp::Not if in_dtypes[0] == Some(DType::Bool) => Some("float r = v0 != 0.0f ? 0.0f : 1.0f;".into()),
+            _ if float(in_dtypes[0]) && out_float => unary_expr(*op, "v0").map(|e| format!("float r = {e};")),
+            _ => None,
+        },
+        LayerKind::ElementWise { op } => {
+            let both = in_dtypes.len() == 2;
+            if !both {
+                return None;
+            }
+            if float(in_dtypes[0]) && float(in_dtypes[1]) {
+                if out_float {
+                    return binary_expr(*op, "v0", "v1").map(|e| format!("float r = {e};"));
+                }
+                return compare_expr(*op, "v0", "v1").map(|e| format!("float r = {e} ? 1.0f : 0.0f;"));
+            }
+            if in_dtypes[0] == Some(DType::Bool) && in_dtypes[1] == Some(DType::Bool) {
+                let e = match op {
+                    ElementWiseOp::And => "(v0 != 0.0f) && (v1 != 0.0f)",
+                    ElementWiseOp::Or => "(v0 != 0.0f) || (v1 != 0.0f)",
+                    ElementWiseOp::Xor => "(v0 != 0.0f) != (v1 != 0.0f)",
+                    ElementWiseOp::Equal => "v0 == v1",
+                    _ => return None,
+                };
+                return Some(format!("float r = ({e}) ? 1.0f : 0.0f;"));
+            }
+            None
+        }
+        LayerKind::Select if in_dtypes.len() == 3 && in_dtypes[0] == Some(DType::Bool) && float(in_dtypes[1]) && float(in_dtypes[2]) => {
+            Some("float r = v0 != 0.0f ? v1 : v2;".into())
+        }
+        LayerKind::Identity if float(in_dtypes[0]) => Some("float r = v0;".into()),
+        LayerKind::PointwiseChain { steps } if float(in_dtypes[0]) && in_dtypes[1..].iter().all(|d| float(*d)) && out_float => {
+            let mut s = String::from("float acc = v0;\n");
+            for step in steps {
+                let e = match step {
+                    PointwiseStep::Activation { activation } => activation_expr(activation, "acc"),
+                    PointwiseStep::Unary { op } => unary_expr(*op, "acc")?,
+                    PointwiseStep::Binary { op, operand, swapped } => {
+                        if *operand >= in_dtypes.len() {
+                            return None;
+                        }
+                        let o = format!("v{operand}");
+                        if *swapped { binary_expr(*op, &o, "acc")? } else { binary_expr(*op, "acc", &o)? }
+                    }
+                };
+                s += &format!("      acc = {e};\n");
+            }
+            s += "      float r = acc;";
+            Some(s)
+        }
+        _ => None,
+    }
+}
+
+/// Which dtypes a generated Cast kernel handles on both sides.
+fn castable(d: DType) -> bool {
+    c_type(d).is_some()
+}
+
+/// Generates the kernel for a pointwise layer, or `None` when the layer is not pointwise or a
+/// dtype/op is outside what the generated kernels cover.
+pub fn pointwise_kernel(name: &str, kind: &LayerKind, in_dtypes: &[Option<DType>], out_dtype: DType) -> Option<PointwiseKernel> {
+    if in_dtypes.is_empty() || in_dtypes.len() > MAX_INPUTS || in_dtypes.iter().any(|d| d.is_none()) {
+        return None;
+    }
+    let out_t = c_type(out_dtype)?;
+    let (loads, compute, store);
+    if let LayerKind::Cast { to } = kind {
+        let from = in_dtypes[0]?;
+        if !castable(from) || !castable(*to) || *to != out_dtype {
+            return None;
+        }
+        loads = String::new();
+        // Casts keep integer precision: integers go through long long, floats through float;
+        // casting to bool tests for non-zero, and float -> int truncates toward zero as ONNX does.
+        let src = match from {
+            DType::Float16 => "h2f(((const kiln_half*)a.in[0])[o0])".to_string(),
+            _ => format!("(({} const*)a.in[0])[o0]", c_type(from)?),
+        };
+        let value = match (*to, from.is_float()) {
+            (DType::Bool, _) => format!("(unsigned char)(({src}) != 0)"),
+            (DType::Float16, _) => format!("f2h((float)({src}))"),
+            (DType::Float32, _) => format!("(float)({src})"),
+            (t, true) => format!("({})(long long)({src})", c_type(t)?),
+            (t, false) => format!("({})({src})", c_type(t)?),
+        };
+        compute = String::new();
+        store = format!("((({out_t}*)a.out))[i] = {value};");
+    } else {
+        let b = body(kind, in_dtypes, out_dtype)?;
+        let mut l = String::new();
+        for (k, d) in in_dtypes.iter().enumerate() {
+            let d = d.unwrap();
+            let e = match d {
+                DType::Float32 => format!("((const float*)a.in[{k}])[o{k}]"),
+                DType::Float16 => format!("h2f(((const kiln_half*)a.in[{k}])[o{k}])"),
+                DType::Bool => format!("(float)(((const unsigned char*)a.in[{k}])[o{k}])"),
+                _ => return None,
+            };
+            l += &format!("      float v{k} = {e};\n");
+        }
+        loads = l;
+        compute = b;
+        store = match out_dtype {
+            DType::Float32 => "((float*)a.out)[i] = r;".to_string(),
+            DType::Float16 => "((kiln_half*)a.out)[i] = f2h(r);".to_string(),
+            DType::Bool => "((unsigned char*)a.out)[i] = r != 0.0f ? 1 : 0;".to_string(),
+            _ => return None,
+        };
+    }
+    let k = in_dtypes.len();
+    let offsets: String = (0..k).map(|j| format!("i64 o{j} = 0; ")).collect();
+    let accumulate: String = (0..k).map(|j| format!("o{j} += c * a.st[{j}][d]; ")).collect();
+    let contiguous: String = (0..k).map(|j| format!("o{j} = (a.contig >> {j}) & 1 ? i : o{j}; ")).collect();
+    let source = format!(
+        r#"
+extern "C" __global__ void {name}(PwArgs a) {{
+  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < a.n; i += (i64)gridDim.x * blockDim.x) {{
+    {offsets}
+    if (a.contig != (1 << {k}) - 1) {{
+      i64 rem = i;
+      for (int d = a.rank - 1; d >= 0; --d) {{ i64 c = rem % a.dims[d]; rem /= a.dims[d]; {accumulate}}}
+    }}
+    {contiguous}
+{loads}      {compute}
+      {store}
+  }}
+}}
+"#
+    );
+    Some(PointwiseKernel { name: name.to_string(), source })
+}
+
+/// The PwArgs struct, shared by all generated kernels.
+pub const PW_ARGS: &str = r#"
+struct PwArgs {
+  const void* in[8];
+  void* out;
+  i64 n;
+  int rank;
+  int contig;
+  i64 dims[8];
+  i64 st[8][8];
+};
+"#;

@@ -1,0 +1,237 @@
+//! Convolutions through cuDNN's convolution API: NCHW tensors in FP32 or FP16 (FP32 accumulation),
+//! the algorithm chosen by the builder's timing (tactic `cudnn:algo=N`), bias and activation
+//! applied by a generated epilogue kernel in place on the output.
+
+use crate::error::check_dnn;
+use cudarc::cudnn::sys as dnn;
+use kiln_core::dtype::DType;
+use kiln_core::error::Result;
+use kiln_core::layer::{LayerKind, PaddingMode};
+use std::ffi::c_void;
+
+/// Workspace a convolution may use; algorithms that need more are not candidates.
+pub const WORKSPACE_LIMIT: usize = 256 << 20;
+
+/// Spatial geometry of one convolution, in cuDNN's terms (symmetric padding only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Geometry {
+    pub pads: Vec<i32>,
+    pub strides: Vec<i32>,
+    pub dilations: Vec<i32>,
+    pub groups: i32,
+}
+
+/// cuDNN needs symmetric padding; `None` sends the layer to the host.
+pub fn geometry(kind: &LayerKind, x: &[usize], w: &[usize], y: &[usize]) -> Option<Geometry> {
+    let LayerKind::Convolution { strides, pads, dilations, groups, padding_mode, .. } = kind else { return None };
+    let r = x.len().checked_sub(2)?;
+    if r == 0 || r > 3 || w.len() != x.len() || y.len() != x.len() {
+        return None;
+    }
+    let s: Vec<usize> = (0..r).map(|i| strides.get(i).copied().unwrap_or(1)).collect();
+    let d: Vec<usize> = (0..r).map(|i| dilations.get(i).copied().unwrap_or(1)).collect();
+    let mut begin = vec![0usize; r];
+    let mut end = vec![0usize; r];
+    for i in 0..r {
+        match padding_mode {
+            PaddingMode::Explicit => {
+                begin[i] = pads.get(i).copied().unwrap_or(0);
+                end[i] = pads.get(i + r).copied().unwrap_or(0);
+            }
+            PaddingMode::Valid => {}
+            PaddingMode::SameUpper | PaddingMode::SameLower => {
+                let need = ((y[i + 2].max(1) - 1) * s[i] + (w[i + 2] - 1) * d[i] + 1) as i64 - x[i + 2] as i64;
+                let total = need.max(0) as usize;
+                let small = total / 2;
+                let (b, e) = if *padding_mode == PaddingMode::SameUpper { (small, total - small) } else { (total - small, small) };
+                begin[i] = b;
+                end[i] = e;
+            }
+        }
+    }
+    if begin != end {
+        return None;
+    }
+    Some(Geometry {
+        pads: begin.iter().map(|&p| p as i32).collect(),
+        strides: s.iter().map(|&v| v as i32).collect(),
+        dilations: d.iter().map(|&v| v as i32).collect(),
+        groups: (*groups).max(1) as i32,
+    })
+}
+
+fn data_type(d: DType) -> Option<dnn::cudnnDataType_t> {
+    match d {
+        DType::Float32 => Some(dnn::cudnnDataType_t::CUDNN_DATA_FLOAT),
+        DType::Float16 => Some(dnn::cudnnDataType_t::CUDNN_DATA_HALF),
+        _ => None,
+    }
+}
+
+/// cuDNN wants at least 4-D descriptors: 1-D convolutions get a trailing spatial dim of 1.
+fn dims4(shape: &[usize]) -> Vec<i32> {
+    let mut d: Vec<i32> = shape.iter().map(|&v| v as i32).collect();
+    while d.len() < 4 {
+        d.push(1);
+    }
+    d
+}
+
+fn packed_strides(d: &[i32]) -> Vec<i32> {
+    let mut s = vec![1i32; d.len()];
+    for i in (0..d.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * d[i + 1];
+    }
+    s
+}
+
+/// The descriptors of one convolution at one shape.
+pub struct ConvDescs {
+    x: dnn::cudnnTensorDescriptor_t,
+    w: dnn::cudnnFilterDescriptor_t,
+    conv: dnn::cudnnConvolutionDescriptor_t,
+    y: dnn::cudnnTensorDescriptor_t,
+}
+
+// SAFETY: descriptors are plain host objects, used by one context at a time.
+unsafe impl Send for ConvDescs {}
+
+impl Drop for ConvDescs {
+    fn drop(&mut self) {
+        // SAFETY: created below, destroyed once.
+        unsafe {
+            dnn::cudnnDestroyTensorDescriptor(self.x);
+            dnn::cudnnDestroyFilterDescriptor(self.w);
+            dnn::cudnnDestroyConvolutionDescriptor(self.conv);
+            dnn::cudnnDestroyTensorDescriptor(self.y);
+        }
+    }
+}
+
+/// What a convolution layer needs to run at one input shape.
+pub struct ConvState {
+    pub key: Vec<usize>,
+    pub descs: ConvDescs,
+    pub algo: dnn::cudnnConvolutionFwdAlgo_t,
+    pub workspace: usize,
+}
+
+// SAFETY: see ConvDescs.
+unsafe impl Send for ConvState {}
+
+pub fn algo_from(i: i32) -> Option<dnn::cudnnConvolutionFwdAlgo_t> {
+    use dnn::cudnnConvolutionFwdAlgo_t::*;
+    Some(match i {
+        0 => CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+        1 => CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+        2 => CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
+        3 => CUDNN_CONVOLUTION_FWD_ALGO_DIRECT,
+        4 => CUDNN_CONVOLUTION_FWD_ALGO_FFT,
+        5 => CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING,
+        6 => CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD,
+        7 => CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED,
+        _ => return None,
+    })
+}
+
+/// Builds the descriptors. `tf32: false` forbids tensor-core TF32 for FP32 (FMA math only).
+pub fn describe(geo: &Geometry, dtype: DType, x: &[usize], w: &[usize], y: &[usize], tf32: bool) -> Result<ConvDescs> {
+    let dt = data_type(dtype).ok_or_else(|| kiln_core::kiln_err!(UnsupportedDtype, "cuDNN convolutions take float32 or float16, not {dtype}"))?;
+    let (xd, wd, yd) = (dims4(x), dims4(w), dims4(y));
+    let mut pads = geo.pads.clone();
+    let mut strides = geo.strides.clone();
+    let mut dil = geo.dilations.clone();
+    while pads.len() < xd.len() - 2 {
+        pads.push(0);
+        strides.push(1);
+        dil.push(1);
+    }
+    // SAFETY: descriptor calls with arrays of the stated lengths; failures are returned.
+    unsafe {
+        let mut d = ConvDescs { x: std::ptr::null_mut(), w: std::ptr::null_mut(), conv: std::ptr::null_mut(), y: std::ptr::null_mut() };
+        check_dnn(dnn::cudnnCreateTensorDescriptor(&mut d.x), "create tensor descriptor")?;
+        check_dnn(dnn::cudnnCreateFilterDescriptor(&mut d.w), "create filter descriptor")?;
+        check_dnn(dnn::cudnnCreateConvolutionDescriptor(&mut d.conv), "create convolution descriptor")?;
+        check_dnn(dnn::cudnnCreateTensorDescriptor(&mut d.y), "create tensor descriptor")?;
+        check_dnn(dnn::cudnnSetTensorNdDescriptor(d.x, dt, xd.len() as i32, xd.as_ptr(), packed_strides(&xd).as_ptr()), "set input descriptor")?;
+        check_dnn(dnn::cudnnSetFilterNdDescriptor(d.w, dt, dnn::cudnnTensorFormat_t::CUDNN_TENSOR_NCHW, wd.len() as i32, wd.as_ptr()), "set filter descriptor")?;
+        check_dnn(dnn::cudnnSetTensorNdDescriptor(d.y, dt, yd.len() as i32, yd.as_ptr(), packed_strides(&yd).as_ptr()), "set output descriptor")?;
+        // FP16 data with FP32 accumulation ("pseudo-half"): the numerically safe configuration.
+        check_dnn(
+            dnn::cudnnSetConvolutionNdDescriptor(
+                d.conv,
+                pads.len() as i32,
+                pads.as_ptr(),
+                strides.as_ptr(),
+                dil.as_ptr(),
+                dnn::cudnnConvolutionMode_t::CUDNN_CROSS_CORRELATION,
+                dnn::cudnnDataType_t::CUDNN_DATA_FLOAT,
+            ),
+            "set convolution descriptor",
+        )?;
+        check_dnn(dnn::cudnnSetConvolutionGroupCount(d.conv, geo.groups), "set group count")?;
+        let math = match (dtype, tf32) {
+            (DType::Float16, _) => dnn::cudnnMathType_t::CUDNN_TENSOR_OP_MATH,
+            (_, true) => dnn::cudnnMathType_t::CUDNN_DEFAULT_MATH,
+            (_, false) => dnn::cudnnMathType_t::CUDNN_FMA_MATH,
+        };
+        check_dnn(dnn::cudnnSetConvolutionMathType(d.conv, math), "set math type")?;
+        Ok(d)
+    }
+}
+
+/// cuDNN's heuristic ranking of the forward algorithms that fit the workspace limit.
+pub fn candidates(handle: dnn::cudnnHandle_t, d: &ConvDescs) -> Result<Vec<(i32, usize)>> {
+    let mut perf = [std::mem::MaybeUninit::<dnn::cudnnConvolutionFwdAlgoPerf_t>::zeroed(); 8];
+    let mut n = 0;
+    // SAFETY: the array holds 8 results, as requested.
+    check_dnn(
+        unsafe { dnn::cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x, d.w, d.conv, d.y, 8, &mut n, perf.as_mut_ptr() as *mut dnn::cudnnConvolutionFwdAlgoPerf_t) },
+        "forward algorithm heuristics",
+    )?;
+    let mut out = Vec::new();
+    for p in perf.iter().take(n.max(0) as usize) {
+        // SAFETY: cuDNN wrote the first n entries.
+        let p = unsafe { p.assume_init() };
+        if p.status == dnn::cudnnStatus_t::CUDNN_STATUS_SUCCESS && p.memory <= WORKSPACE_LIMIT {
+            let a = p.algo as i32;
+            if !out.iter().any(|(x, _)| *x == a) {
+                out.push((a, p.memory));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn workspace_size(handle: dnn::cudnnHandle_t, d: &ConvDescs, algo: dnn::cudnnConvolutionFwdAlgo_t) -> Result<usize> {
+    let mut ws = 0usize;
+    // SAFETY: out-pointer to a local.
+    check_dnn(unsafe { dnn::cudnnGetConvolutionForwardWorkspaceSize(handle, d.x, d.w, d.conv, d.y, algo, &mut ws) }, "workspace size")?;
+    Ok(ws)
+}
+
+/// y = conv(x, w) (alpha 1, beta 0).
+pub fn forward(handle: dnn::cudnnHandle_t, st: &ConvState, x: u64, w: u64, y: u64, ws: u64, ws_bytes: usize) -> Result<()> {
+    let (alpha, beta) = (1f32, 0f32);
+    // SAFETY: device pointers sized for the descriptors' shapes; the workspace holds ws_bytes.
+    check_dnn(
+        unsafe {
+            dnn::cudnnConvolutionForward(
+                handle,
+                &alpha as *const f32 as *const c_void,
+                st.descs.x,
+                x as *const c_void,
+                st.descs.w,
+                w as *const c_void,
+                st.descs.conv,
+                st.algo,
+                ws as *mut c_void,
+                ws_bytes,
+                &beta as *const f32 as *const c_void,
+                st.descs.y,
+                y as *mut c_void,
+            )
+        },
+        "convolution forward",
+    )
+}

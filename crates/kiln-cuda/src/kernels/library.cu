@@ -1,0 +1,396 @@
+// Kiln's static CUDA kernel library: data movement, pooling, softmax, reductions, normalization.
+// Every kernel takes one parameter struct by value; the matching #[repr(C)] structs are in
+// src/kernels/mod.rs. Elementwise work is generated per layer instead (src/codegen.rs).
+
+// ---------------------------------------------------------------------------------------------
+// Strided copy: out[view index] = in[in_off + sum(((c_k % mod_k) * in_st_k)], over a view of
+// rank <= 8. Covers transpose, slice, expand, tile, concat (into an offset block), split.
+struct CopyArgs {
+  const void* src;
+  void* dst;
+  i64 n;
+  int rank;
+  int pad;
+  i64 dims[KILN_MAX_RANK];
+  i64 src_st[KILN_MAX_RANK];
+  i64 src_mod[KILN_MAX_RANK];
+  i64 dst_st[KILN_MAX_RANK];
+  i64 src_off;
+  i64 dst_off;
+};
+
+template <typename T>
+__device__ void strided_copy(const CopyArgs& a) {
+  const T* src = (const T*)a.src;
+  T* dst = (T*)a.dst;
+  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < a.n; i += (i64)gridDim.x * blockDim.x) {
+    i64 rem = i, so = a.src_off, d = a.dst_off;
+    for (int k = a.rank - 1; k >= 0; --k) {
+      i64 c = rem % a.dims[k];
+      rem /= a.dims[k];
+      so += (c % a.src_mod[k]) * a.src_st[k];
+      d += c * a.dst_st[k];
+    }
+    dst[d] = src[so];
+  }
+}
+extern "C" __global__ void strided_copy_b1(CopyArgs a) { strided_copy<unsigned char>(a); }
+extern "C" __global__ void strided_copy_b2(CopyArgs a) { strided_copy<unsigned short>(a); }
+extern "C" __global__ void strided_copy_b4(CopyArgs a) { strided_copy<unsigned int>(a); }
+extern "C" __global__ void strided_copy_b8(CopyArgs a) { strided_copy<unsigned long long>(a); }
+
+// ---------------------------------------------------------------------------------------------
+// Gather along one axis: out[o, j, i] = data[o, wrap(idx[j]), i]. Out-of-range indices were
+// rejected on the host side only for constant indices, so they are clamped here to stay in bounds
+// and reported through `err` (set to 1 + the bad index position).
+struct GatherArgs {
+  const void* src;
+  void* dst;
+  const void* idx;
+  int idx64;
+  int pad;
+  i64 outer;
+  i64 axis_dim;
+  i64 inner;
+  i64 n_idx;
+  unsigned long long* err;
+};
+
+template <typename T>
+__device__ void gather(const GatherArgs& a) {
+  const T* src = (const T*)a.src;
+  T* dst = (T*)a.dst;
+  i64 n = a.outer * a.n_idx * a.inner;
+  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
+    i64 in_ = i % a.inner;
+    i64 j = (i / a.inner) % a.n_idx;
+    i64 o = i / (a.inner * a.n_idx);
+    i64 k = a.idx64 ? ((const i64*)a.idx)[j] : (i64)((const int*)a.idx)[j];
+    if (k < 0) k += a.axis_dim;
+    if (k < 0 || k >= a.axis_dim) {
+      if (a.err) atomicCAS(a.err, 0ull, (unsigned long long)(j + 1));
+      k = 0;
+    }
+    dst[i] = src[(o * a.axis_dim + k) * a.inner + in_];
+  }
+}
+extern "C" __global__ void gather_b1(GatherArgs a) { gather<unsigned char>(a); }
+extern "C" __global__ void gather_b2(GatherArgs a) { gather<unsigned short>(a); }
+extern "C" __global__ void gather_b4(GatherArgs a) { gather<unsigned int>(a); }
+extern "C" __global__ void gather_b8(GatherArgs a) { gather<unsigned long long>(a); }
+
+// ---------------------------------------------------------------------------------------------
+// Pooling over up to 3 spatial dims, one thread per output element. kind: 0 max, 1 average,
+// 2 Lp. Padding positions are skipped; average divides by the window size clipped to the padded
+// input when count_include_pad, else by the number of real elements (ONNX semantics).
+struct PoolArgs {
+  const void* src;
+  void* dst;
+  i64 nc;
+  int rank;
+  int kind;
+  int count_include_pad;
+  float p;
+  i64 in[3];
+  i64 out[3];
+  i64 k[3];
+  i64 s[3];
+  i64 pb[3];
+  i64 pe[3];
+  i64 d[3];
+};
+
+template <typename T>
+__device__ void pool(const PoolArgs& a) {
+  const T* src = (const T*)a.src;
+  T* dst = (T*)a.dst;
+  i64 osz = 1, isz = 1;
+  for (int r = 0; r < a.rank; ++r) { osz *= a.out[r]; isz *= a.in[r]; }
+  i64 n = a.nc * osz;
+  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
+    i64 plane = i / osz, rem = i % osz;
+    i64 oc[3] = {0, 0, 0};
+    for (int r = a.rank - 1; r >= 0; --r) { oc[r] = rem % a.out[r]; rem /= a.out[r]; }
+    i64 kk[3] = {a.rank > 0 ? a.k[0] : 1, a.rank > 1 ? a.k[1] : 1, a.rank > 2 ? a.k[2] : 1};
+    float acc = a.kind == 0 ? -kiln_inf() : 0.0f;
+    i64 count = 0, padded = 1;
+    // Window size clipped to the padded extent (count_include_pad divisor).
+    for (int r = 0; r < a.rank; ++r) {
+      i64 start = oc[r] * a.s[r] - a.pb[r];
+      i64 end = start + (a.k[r] - 1) * a.d[r] + 1;
+      i64 lim = a.in[r] + a.pe[r];
+      if (end > lim) end = lim;
+      padded *= (end - start + a.d[r] - 1) / a.d[r];
+    }
+    const T* base = src + plane * isz;
+    for (i64 k0 = 0; k0 < kk[0]; ++k0)
+      for (i64 k1 = 0; k1 < kk[1]; ++k1)
+        for (i64 k2 = 0; k2 < kk[2]; ++k2) {
+          i64 kc[3] = {k0, k1, k2};
+          i64 off = 0;
+          bool inside = true;
+          for (int r = 0; r < a.rank; ++r) {
+            i64 x = oc[r] * a.s[r] - a.pb[r] + kc[r] * a.d[r];
+            if (x < 0 || x >= a.in[r]) { inside = false; break; }
+            off = off * a.in[r] + x;
+          }
+          if (!inside) continue;
+          float v = ldf(base, off);
+          if (a.kind == 0) acc = (v > acc || v != v) ? v : acc;
+          else if (a.kind == 1) acc += v;
+          else acc += powf(fabsf(v), a.p);
+          ++count;
+        }
+    float out;
+    if (a.kind == 0) out = acc;
+    else if (a.kind == 1) out = acc / (float)(a.count_include_pad ? padded : (count > 0 ? count : 1));
+    else out = powf(acc, 1.0f / a.p);
+    stf(dst, i, out);
+  }
+}
+extern "C" __global__ void pool_f32(PoolArgs a) { pool<float>(a); }
+extern "C" __global__ void pool_f16(PoolArgs a) { pool<kiln_half>(a); }
+
+// ---------------------------------------------------------------------------------------------
+// Block-wide reductions (blockDim.x = 256).
+__device__ float block_sum(float v, float* sh) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();
+  if (lane == 0) sh[warp] = v;
+  __syncthreads();
+  float t = 0.0f;
+  for (int w = 0; w < (int)(blockDim.x + 31) / 32; ++w) t += sh[w];
+  return t;
+}
+__device__ float block_max(float v, float* sh) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();
+  if (lane == 0) sh[warp] = v;
+  __syncthreads();
+  float t = -kiln_inf();
+  for (int w = 0; w < (int)(blockDim.x + 31) / 32; ++w) t = fmaxf(t, sh[w]);
+  return t;
+}
+
+// Softmax family along one axis: one block per (outer, inner) row. kind: 0 softmax,
+// 1 log-softmax, 2 hardmax (first maximum wins).
+struct SoftmaxArgs {
+  const void* src;
+  void* dst;
+  i64 outer;
+  i64 axis;
+  i64 inner;
+  int kind;
+  int pad;
+};
+
+template <typename T>
+__device__ void softmax(const SoftmaxArgs& a) {
+  __shared__ float sh[32];
+  const T* src = (const T*)a.src;
+  T* dst = (T*)a.dst;
+  for (i64 row = blockIdx.x; row < a.outer * a.inner; row += gridDim.x) {
+    i64 o = row / a.inner, in_ = row % a.inner;
+    i64 base = o * a.axis * a.inner + in_;
+    float m = -kiln_inf();
+    for (i64 j = threadIdx.x; j < a.axis; j += blockDim.x) m = fmaxf(m, ldf(src, base + j * a.inner));
+    m = block_max(m, sh);
+    if (a.kind == 2) {
+      // First index holding the maximum.
+      __shared__ unsigned long long first;
+      if (threadIdx.x == 0) first = 0xffffffffffffffffull;
+      __syncthreads();
+      for (i64 j = threadIdx.x; j < a.axis; j += blockDim.x)
+        if (ldf(src, base + j * a.inner) == m) atomicMin(&first, (unsigned long long)j);
+      __syncthreads();
+      for (i64 j = threadIdx.x; j < a.axis; j += blockDim.x) stf(dst, base + j * a.inner, (unsigned long long)j == first ? 1.0f : 0.0f);
+      __syncthreads();
+      continue;
+    }
+    float s = 0.0f;
+    for (i64 j = threadIdx.x; j < a.axis; j += blockDim.x) s += expf(ldf(src, base + j * a.inner) - m);
+    s = block_sum(s, sh);
+    float ls = logf(s);
+    for (i64 j = threadIdx.x; j < a.axis; j += blockDim.x) {
+      float x = ldf(src, base + j * a.inner) - m;
+      stf(dst, base + j * a.inner, a.kind == 1 ? x - ls : expf(x) / s);
+    }
+    __syncthreads();
+  }
+}
+extern "C" __global__ void softmax_f32(SoftmaxArgs a) { softmax<float>(a); }
+extern "C" __global__ void softmax_f16(SoftmaxArgs a) { softmax<kiln_half>(a); }
+
+// ---------------------------------------------------------------------------------------------
+// Reduce: one block per output element; the reduced elements are enumerated through up to 8
+// (dim, stride) pairs. op: 0 sum, 1 prod, 2 max, 3 min, 4 mean, 5 L1, 6 L2, 7 log-sum,
+// 8 log-sum-exp, 9 sum-square. Accumulation in float (double for sums of many terms would be
+// slower than the FP32 contract needs).
+struct ReduceArgs {
+  const void* src;
+  void* dst;
+  i64 n_out;
+  int out_rank;
+  int red_rank;
+  i64 out_dims[KILN_MAX_RANK];
+  i64 out_st[KILN_MAX_RANK];
+  i64 red_dims[KILN_MAX_RANK];
+  i64 red_st[KILN_MAX_RANK];
+  i64 red_n;
+  int op;
+  int pad;
+};
+
+template <typename T>
+__device__ void reduce(const ReduceArgs& a) {
+  __shared__ float sh[32];
+  const T* src = (const T*)a.src;
+  T* dst = (T*)a.dst;
+  for (i64 o = blockIdx.x; o < a.n_out; o += gridDim.x) {
+    i64 rem = o, base = 0;
+    for (int k = a.out_rank - 1; k >= 0; --k) { base += (rem % a.out_dims[k]) * a.out_st[k]; rem /= a.out_dims[k]; }
+    float m = -kiln_inf();
+    if (a.op == 8 || a.op == 2 || a.op == 3) {
+      float mx = -kiln_inf(), mn = kiln_inf();
+      bool nan = false;
+      for (i64 j = threadIdx.x; j < a.red_n; j += blockDim.x) {
+        i64 r = j, off = base;
+        for (int k = a.red_rank - 1; k >= 0; --k) { off += (r % a.red_dims[k]) * a.red_st[k]; r /= a.red_dims[k]; }
+        float v = ldf(src, off);
+        nan |= (v != v);
+        mx = fmaxf(mx, v);
+        mn = fminf(mn, v);
+      }
+      float nanf_ = block_max(nan ? 1.0f : 0.0f, sh);
+      if (a.op == 3) { mx = -block_max(-mn, sh); } else { mx = block_max(mx, sh); }
+      if (a.op != 8) {
+        if (threadIdx.x == 0) stf(dst, o, nanf_ > 0.0f ? kiln_nan() : mx);
+        __syncthreads();
+        continue;
+      }
+      m = mx;
+    }
+    float acc = (a.op == 1) ? 1.0f : 0.0f;
+    for (i64 j = threadIdx.x; j < a.red_n; j += blockDim.x) {
+      i64 r = j, off = base;
+      for (int k = a.red_rank - 1; k >= 0; --k) { off += (r % a.red_dims[k]) * a.red_st[k]; r /= a.red_dims[k]; }
+      float v = ldf(src, off);
+      switch (a.op) {
+        case 1: acc *= v; break;
+        case 5: acc += fabsf(v); break;
+        case 6: case 9: acc += v * v; break;
+        case 8: acc += expf(v - m); break;
+        default: acc += v;
+      }
+    }
+    if (a.op == 1) {
+      // Product: combine per-thread partial products through shared memory (no block_prod).
+      __shared__ float part[256];
+      part[threadIdx.x] = acc;
+      __syncthreads();
+      if (threadIdx.x == 0) {
+        float p = 1.0f;
+        for (int t = 0; t < (int)blockDim.x; ++t) p *= part[t];
+        stf(dst, o, p);
+      }
+      __syncthreads();
+      continue;
+    }
+    acc = block_sum(acc, sh);
+    if (threadIdx.x == 0) {
+      float out = acc;
+      if (a.op == 4) out = acc / (float)a.red_n;
+      else if (a.op == 6) out = sqrtf(acc);
+      else if (a.op == 7) out = logf(acc);
+      else if (a.op == 8) out = (a.red_n == 0) ? -kiln_inf() : m + logf(acc);
+      stf(dst, o, out);
+    }
+    __syncthreads();
+  }
+}
+extern "C" __global__ void reduce_f32(ReduceArgs a) { reduce<float>(a); }
+extern "C" __global__ void reduce_f16(ReduceArgs a) { reduce<kiln_half>(a); }
+
+// ---------------------------------------------------------------------------------------------
+// Row normalization (instance, group, layer): one block per row of `row_len` contiguous elements;
+// two-pass mean/variance in float. The affine parameters are indexed by `param_index`:
+// mode 0 (instance/group: per channel) p = ((row % groups_per_batch) * chans_per_row) + j / spatial,
+// with the channel taken modulo `channels`; mode 1 (layer: per element of the row) p = j % param_len.
+struct RowNormArgs {
+  const void* src;
+  void* dst;
+  const void* scale;
+  const void* bias;
+  int param_half;
+  int mode;
+  i64 rows;
+  i64 row_len;
+  i64 rows_per_batch;
+  i64 chans_per_row;
+  i64 spatial;
+  i64 param_len;
+  float eps;
+  int pad;
+};
+
+template <typename T>
+__device__ void row_norm(const RowNormArgs& a) {
+  __shared__ float sh[32];
+  const T* src = (const T*)a.src;
+  T* dst = (T*)a.dst;
+  for (i64 row = blockIdx.x; row < a.rows; row += gridDim.x) {
+    const T* x = src + row * a.row_len;
+    float s = 0.0f;
+    for (i64 j = threadIdx.x; j < a.row_len; j += blockDim.x) s += ldf(x, j);
+    float mean = block_sum(s, sh) / (float)a.row_len;
+    float v = 0.0f;
+    for (i64 j = threadIdx.x; j < a.row_len; j += blockDim.x) { float d = ldf(x, j) - mean; v += d * d; }
+    float var = block_sum(v, sh) / (float)a.row_len;
+    float inv = rsqrtf(var + a.eps);
+    for (i64 j = threadIdx.x; j < a.row_len; j += blockDim.x) {
+      i64 p = a.mode == 0 ? ((row % a.rows_per_batch) * a.chans_per_row + j / a.spatial) % a.param_len : j % a.param_len;
+      float g = a.scale ? (a.param_half ? h2f(((const kiln_half*)a.scale)[p]) : ((const float*)a.scale)[p]) : 1.0f;
+      float b = a.bias ? (a.param_half ? h2f(((const kiln_half*)a.bias)[p]) : ((const float*)a.bias)[p]) : 0.0f;
+      stf(dst + row * a.row_len, j, (ldf(x, j) - mean) * inv * g + b);
+    }
+    __syncthreads();
+  }
+}
+extern "C" __global__ void row_norm_f32(RowNormArgs a) { row_norm<float>(a); }
+extern "C" __global__ void row_norm_f16(RowNormArgs a) { row_norm<kiln_half>(a); }
+
+// Local response normalization across channels of [N, C, spatial]: one thread per element.
+struct LrnArgs {
+  const void* src;
+  void* dst;
+  i64 n;
+  i64 c;
+  i64 spatial;
+  int size;
+  float alpha;
+  float beta;
+  float bias;
+};
+
+template <typename T>
+__device__ void lrn(const LrnArgs& a) {
+  const T* src = (const T*)a.src;
+  T* dst = (T*)a.dst;
+  i64 total = a.n * a.c * a.spatial;
+  int lo = (a.size - 1) / 2, hi = a.size / 2;  // floor((size-1)/2) before, ceil((size-1)/2) after
+  hi = a.size - 1 - lo;
+  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < total; i += (i64)gridDim.x * blockDim.x) {
+    i64 s = i % a.spatial, ch = (i / a.spatial) % a.c, b = i / (a.spatial * a.c);
+    float sq = 0.0f;
+    for (i64 k = ch - lo; k <= ch + hi; ++k) {
+      if (k < 0 || k >= a.c) continue;
+      float v = ldf(src, (b * a.c + k) * a.spatial + s);
+      sq += v * v;
+    }
+    stf(dst, i, ldf(src, i) / powf(a.bias + a.alpha / (float)a.size * sq, a.beta));
+  }
+}
+extern "C" __global__ void lrn_f32(LrnArgs a) { lrn<float>(a); }
+extern "C" __global__ void lrn_f16(LrnArgs a) { lrn<kiln_half>(a); }

@@ -1,0 +1,92 @@
+//! Every kernel Kiln can generate, plus the static library, compiles with NVRTC for Hopper. Needs
+//! only libnvrtc (no GPU, no driver): `scripts/fetch-nvrtc.sh` puts the PyPI build in .cache/.
+
+use kiln_core::dtype::DType;
+use kiln_core::layer::*;
+use kiln_cuda::codegen::{pointwise_kernel, PointwiseKernel};
+
+fn all_kernels() -> Vec<PointwiseKernel> {
+    let f = Some(DType::Float32);
+    let h = Some(DType::Float16);
+    let b = Some(DType::Bool);
+    let mut ks = Vec::new();
+    let mut n = 0;
+    let mut add = |kind: LayerKind, ins: Vec<Option<DType>>, out: DType| {
+        n += 1;
+        let k = pointwise_kernel(&format!("k{n}"), &kind, &ins, out).unwrap_or_else(|| panic!("no kernel for {kind:?} {ins:?} -> {out}"));
+        ks.push(k);
+    };
+    let acts = [
+        ActivationKind::Relu,
+        ActivationKind::Sigmoid,
+        ActivationKind::Tanh,
+        ActivationKind::LeakyRelu { alpha: 0.1 },
+        ActivationKind::Elu { alpha: 1.0 },
+        ActivationKind::Selu { alpha: 1.67, gamma: 1.05 },
+        ActivationKind::Celu { alpha: 1.0 },
+        ActivationKind::Softplus,
+        ActivationKind::Softsign,
+        ActivationKind::HardSigmoid { alpha: 0.2, beta: 0.5 },
+        ActivationKind::HardSwish,
+        ActivationKind::ThresholdedRelu { alpha: 1.0 },
+        ActivationKind::ScaledTanh { alpha: 1.0, beta: 1.0 },
+        ActivationKind::Clip { min: f32::NEG_INFINITY, max: 6.0 },
+        ActivationKind::Gelu { tanh: false },
+        ActivationKind::Gelu { tanh: true },
+        ActivationKind::Mish,
+        ActivationKind::Shrink { bias: 0.0, lambd: 0.5 },
+    ];
+    for a in acts {
+        add(LayerKind::Activation { activation: a.clone() }, vec![f], DType::Float32);
+        add(LayerKind::Activation { activation: a }, vec![h], DType::Float16);
+    }
+    use UnaryOp::*;
+    for op in [Abs, Neg, Exp, Log, Sqrt, Reciprocal, Floor, Ceil, Round, Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Asinh, Acosh, Atanh, Erf, Sign] {
+        add(LayerKind::Unary { op, detect_positive: true, detect_negative: true }, vec![f], DType::Float32);
+    }
+    add(LayerKind::Unary { op: IsNan, detect_positive: true, detect_negative: true }, vec![f], DType::Bool);
+    add(LayerKind::Unary { op: IsInf, detect_positive: true, detect_negative: false }, vec![f], DType::Bool);
+    add(LayerKind::Unary { op: Not, detect_positive: true, detect_negative: true }, vec![b], DType::Bool);
+    use ElementWiseOp as E;
+    for op in [E::Add, E::Sub, E::Mul, E::Div, E::Pow, E::Max, E::Min, E::Mod, E::Fmod, E::PRelu] {
+        add(LayerKind::ElementWise { op }, vec![f, f], DType::Float32);
+        add(LayerKind::ElementWise { op }, vec![h, h], DType::Float16);
+    }
+    for op in [E::Equal, E::Greater, E::GreaterOrEqual, E::Less, E::LessOrEqual] {
+        add(LayerKind::ElementWise { op }, vec![f, f], DType::Bool);
+    }
+    for op in [E::And, E::Or, E::Xor] {
+        add(LayerKind::ElementWise { op }, vec![b, b], DType::Bool);
+    }
+    add(LayerKind::Select, vec![b, f, f], DType::Float32);
+    for (from, to) in [(DType::Float32, DType::Float16), (DType::Float16, DType::Float32), (DType::Int64, DType::Float32), (DType::Float32, DType::Int64), (DType::Float32, DType::Bool), (DType::Int32, DType::Int64), (DType::Uint8, DType::Float16), (DType::Bool, DType::Float32)] {
+        add(LayerKind::Cast { to }, vec![Some(from)], to);
+    }
+    add(
+        LayerKind::PointwiseChain {
+            steps: vec![
+                PointwiseStep::Binary { op: E::Add, operand: 1, swapped: false },
+                PointwiseStep::Activation { activation: ActivationKind::Relu },
+                PointwiseStep::Binary { op: E::Sub, operand: 2, swapped: true },
+                PointwiseStep::Unary { op: Exp },
+            ],
+        },
+        vec![h, h, f],
+        DType::Float16,
+    );
+    ks
+}
+
+#[test]
+fn every_generated_kernel_and_the_library_compile_for_sm_90() {
+    // SAFETY: a probe.
+    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        eprintln!("SKIPPED: libnvrtc is not on the library path (run scripts/fetch-nvrtc.sh; see docs/gpu-testing.md)");
+        return;
+    }
+    let ks = all_kernels();
+    let src = kiln_cuda::kernels::plan_source(&ks);
+    let cubin = kiln_cuda::nvrtc::compile(&src, "sm_90").unwrap_or_else(|e| panic!("{}", e.message));
+    assert!(cubin.starts_with(b"\x7fELF"), "NVRTC returned a cubin (ELF)");
+    eprintln!("compiled {} generated kernels + the library: {} bytes of cubin", ks.len(), cubin.len());
+}
