@@ -23,6 +23,12 @@ export declare class NativeContext {
   calibrationStats(): Array<NativeCalibrationStat>
   /** Forgets the gathered statistics. */
   resetCalibration(): void
+  /**
+   * Measures `iterations` runs off the JS thread; `optionsJson` = {iterations, warmup, useCudaGraph,
+   * noDataTransfers, profile}. Resolves to the result JSON (per-iteration h2dMs/computeMs/d2hMs/totalMs,
+   * cudaGraph, layers when profiling).
+   */
+  benchmark(inputs: Array<NativeTensor>, optionsJson: string): Promise<string>
   /** Runs inference on the calling thread. */
   runSync(inputs: Array<NativeTensor>): Array<NativeTensor>
 }
@@ -35,7 +41,7 @@ export declare class NativeEngine {
   static load(plan: Uint8Array): NativeEngine
   /** The plan's `PlanInfo` as JSON (camelCase). */
   get infoJson(): string
-  /** Creates an execution context; `numThreads` 0 = all cores. Contexts run independently and concurrently. */
+  /** Creates an execution context; `numThreads` 0 = all cores (CPU; a CUDA context owns one stream instead). Contexts run independently and concurrently. */
   createContext(numThreads: number): NativeContext
 }
 
@@ -71,7 +77,7 @@ export declare function backends(): Array<BackendInfo>
 
 /**
  * Builds a plan off the JS thread. `configJson` is the serde JSON of the builder config; `backend` is
- * `"cpu"` (or `"cuda"`, which this build rejects with KILN_E_BACKEND_UNAVAILABLE).
+ * `"cpu"` or `"cuda"` (KILN_E_BACKEND_UNAVAILABLE without a GPU, its driver or the CUDA libraries).
  */
 export declare function buildPlan(network: NativeNetwork, configJson: string, backend: string): Promise<Buffer>
 
@@ -89,6 +95,9 @@ export declare function buildPlanWithReportSync(network: NativeNetwork, configJs
 
 /** This machine's device identity for `backend` (the string caches and plans are bound to). */
 export declare function deviceIdentity(backend: string): string
+
+/** The GPUs of this machine; throws KILN_E_BACKEND_UNAVAILABLE without a driver or GPU. */
+export declare function listDevices(): Array<NativeDeviceInfo>
 
 /** The plan, the build report and the updated timing cache of `buildPlanWithReport`. */
 export interface NativeBuildResult {
@@ -121,6 +130,19 @@ export interface NativeConstant {
   dtype: string
   dims: Array<number>
   data: Buffer
+}
+
+/** A GPU as `listDevices()` reports it. */
+export interface NativeDeviceInfo {
+  ordinal: number
+  name: string
+  computeCapability: string
+  totalMemoryBytes: number
+  smCount: number
+  driverVersion: string
+  cudnnVersion: string
+  cublasLtVersion: string
+  nvrtcVersion: string
 }
 
 export interface NativePlanHeader {

@@ -844,6 +844,7 @@ module.exports.buildPlanSync = nativeBinding.buildPlanSync
 module.exports.buildPlanWithReport = nativeBinding.buildPlanWithReport
 module.exports.buildPlanWithReportSync = nativeBinding.buildPlanWithReportSync
 module.exports.deviceIdentity = nativeBinding.deviceIdentity
+module.exports.listDevices = nativeBinding.listDevices
 module.exports.readPlanHeader = nativeBinding.readPlanHeader
 module.exports.timingCacheDevice = nativeBinding.timingCacheDevice
 module.exports.timingCacheEmpty = nativeBinding.timingCacheEmpty
