@@ -42,10 +42,21 @@ for _d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do [[ 
 if (( ${#_kiln_libdirs[@]} )); then
   export LD_LIBRARY_PATH=$(IFS=:; echo "${_kiln_libdirs[*]}")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
+# cudarc opens the unversioned name first (libcudnn.so), which only the system's dev symlinks provide, and they
+# may point at an older cuDNN than the wheels PyTorch uses. Link the wheels' versioned libraries under the
+# unversioned names in a folder that comes first, so Kiln and PyTorch load the same cuDNN/cuBLASLt/NVRTC.
+mkdir -p /tmp/kiln-libs
+for _pair in libcudnn.so:libcudnn.so.9 libcublasLt.so:libcublasLt.so.13 libnvrtc.so:libnvrtc.so.13; do
+  for _d in "${_kiln_libdirs[@]}"; do
+    if [[ -e $_d/${_pair#*:} ]]; then ln -sf "$_d/${_pair#*:}" "/tmp/kiln-libs/${_pair%%:*}"; break; fi
+  done
+done
+export LD_LIBRARY_PATH=/tmp/kiln-libs:$LD_LIBRARY_PATH
+_kiln_libdirs=(/tmp/kiln-libs "${_kiln_libdirs[@]}")
 # What the loader will find (diagnostics for the log).
 for _lib in libcuda.so.1 libcudnn.so libcublasLt.so libnvrtc.so; do
   _hit=$(for _d in "${_kiln_libdirs[@]}" /usr/lib/x86_64-linux-gnu /usr/lib64; do ls "$_d"/"$_lib"* 2>/dev/null; done | head -1)
   echo "env.sh: ${_lib%%.so*}: ${_hit:-NOT FOUND}"
 done
 echo "env.sh: KILN_BINDING=${KILN_BINDING:-unset} KILN_ONNX_CORPUS=${KILN_ONNX_CORPUS:-unset}"
-unset _kiln_root _kiln_pack _kiln_libdirs _d _lib _hit
+unset _kiln_root _kiln_pack _kiln_libdirs _d _lib _hit _pair

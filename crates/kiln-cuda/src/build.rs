@@ -148,11 +148,19 @@ impl BuildBackend for CudaBuildBackend {
                 let geo = conv::geometry(kind, &inputs[0].unwrap().shape, &inputs[1].unwrap().shape, &y).ok_or_else(|| kiln_err!(Unsupported, "geometry"))?;
                 let descs = conv::describe(&geo, dtype, &inputs[0].unwrap().shape, &inputs[1].unwrap().shape, &y, self.tf32)?;
                 let a = conv::algo_from(algo).ok_or_else(|| kiln_err!(Internal, "algo {algo}"))?;
-                let ws = conv::workspace_size(b.dnn, &descs, a)?;
-                let wsb = DeviceBuffer::alloc(&self.gpu, ws, "a tactic-timing workspace")?;
+                // The heuristic's memory figure and the workspace query are both upper bounds cuDNN gives; take the larger.
+                let listed = conv::candidates(b.dnn, &descs)?.into_iter().find(|(x, _)| *x == algo).map(|(_, m)| m).unwrap_or(0);
+                let ws = conv::workspace_size(b.dnn, &descs, a)?.max(listed);
+                // As large as a context's workspace (at least 32 MiB), so timing sees the same conditions.
+                let wsb = DeviceBuffer::alloc(&self.gpu, ws.max(gemm::WORKSPACE), "a tactic-timing workspace")?;
                 let st = conv::ConvState { key: Vec::new(), descs, algo: a, workspace: ws };
                 let (h, xp, wp, op) = (b.dnn, x.ptr, w.ptr, out.ptr);
-                Box::new(move || conv::forward(h, &st, xp, wp, op, wsb.ptr, wsb.bytes))
+                // Capture the buffer itself, not just its fields (Rust 2021 closures capture disjoint
+                // fields, which would free the workspace at the end of this arm).
+                Box::new(move || {
+                    let ws = &wsb;
+                    conv::forward(h, &st, xp, wp, op, ws.ptr, ws.bytes)
+                })
             }
             LayerKind::MatrixMultiply { .. } => {
                 let h: usize = tactic.strip_prefix("cublaslt:h=").and_then(|a| a.parse().ok()).ok_or_else(|| kiln_err!(Internal, "not a cuBLASLt tactic: {tactic}"))?;
@@ -164,14 +172,17 @@ impl BuildBackend for CudaBuildBackend {
                 st.chosen = h;
                 let wsb = DeviceBuffer::alloc(&self.gpu, gemm::WORKSPACE, "a tactic-timing workspace")?;
                 let (l, ap, bp, op, s) = (b.lt, x.ptr, w.ptr, out.ptr, b.stream.raw);
-                Box::new(move || gemm::run(l, &st, ap, bp, None, op, wsb.ptr, s))
+                Box::new(move || {
+                    let ws = &wsb;
+                    gemm::run(l, &st, ap, bp, None, op, ws.ptr, s)
+                })
             }
             _ => kiln_bail!(Unsupported, "the CUDA backend times convolutions and matrix multiplies only"),
         };
         for _ in 0..warmup.max(1) {
             run()?;
         }
-        b.stream.sync()?;
+        b.stream.sync().map_err(|e| e.context(format!("timing tactic {tactic}")))?;
         let (e0, e1) = (Event::new(&self.gpu)?, Event::new(&self.gpu)?);
         let mut times = Vec::with_capacity(samples.max(1));
         for _ in 0..samples.max(1) {

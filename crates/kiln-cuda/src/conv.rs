@@ -189,11 +189,14 @@ pub fn candidates(handle: dnn::cudnnHandle_t, d: &ConvDescs) -> Result<Vec<(i32,
         unsafe { dnn::cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x, d.w, d.conv, d.y, 8, &mut n, perf.as_mut_ptr() as *mut dnn::cudnnConvolutionFwdAlgoPerf_t) },
         "forward algorithm heuristics",
     )?;
+    // KILN_CUDNN_ALGOS=1,6 restricts the candidates (for isolating a misbehaving algorithm).
+    let allowed: Option<Vec<i32>> = std::env::var("KILN_CUDNN_ALGOS").ok().map(|v| v.split(',').filter_map(|a| a.trim().parse().ok()).collect());
     let mut out = Vec::new();
     for p in perf.iter().take(n.max(0) as usize) {
         // SAFETY: cuDNN wrote the first n entries.
         let p = unsafe { p.assume_init() };
-        if p.status == dnn::cudnnStatus_t::CUDNN_STATUS_SUCCESS && p.memory <= WORKSPACE_LIMIT {
+        let allowed = allowed.as_ref().is_none_or(|a| a.contains(&(p.algo as i32)));
+        if p.status == dnn::cudnnStatus_t::CUDNN_STATUS_SUCCESS && p.memory <= WORKSPACE_LIMIT && allowed {
             let a = p.algo as i32;
             if !out.iter().any(|(x, _)| *x == a) {
                 out.push((a, p.memory));

@@ -188,6 +188,9 @@ pub fn run(handle: lt::cublasLtHandle_t, st: &GemmState, a: u64, b: u64, bias: O
     }
     let (alpha, beta) = (1f32, 0f32);
     let algo = &st.algos[st.chosen.min(st.algos.len() - 1)];
+    if std::env::var("KILN_CUDA_TRACE").is_ok() {
+        eprintln!("kiln-cuda: cublasLtMatmul a={a:#x} b={b:#x} bias={bias:?} d={d:#x} ws={ws:#x} algo ws={} chosen={}", algo.workspaceSize, st.chosen);
+    }
     // SAFETY: device pointers sized for the layouts; the workspace holds WORKSPACE bytes.
     check_lt(
         unsafe {

@@ -228,10 +228,10 @@ impl Drop for Event {
     }
 }
 
-/// A loaded cubin and its kernels by name.
+/// Loaded cubins and their kernels by name.
 pub struct Module {
     gpu: Arc<Gpu>,
-    raw: cu::CUmodule,
+    raw: Vec<cu::CUmodule>,
     functions: std::collections::HashMap<String, cu::CUfunction>,
 }
 
@@ -240,16 +240,21 @@ unsafe impl Send for Module {}
 unsafe impl Sync for Module {}
 
 impl Module {
-    /// Loads a cubin (no JIT: it was compiled for this compute capability when the plan was built).
-    pub fn load(gpu: &Arc<Gpu>, cubin: &[u8]) -> Result<Module> {
+    /// Loads cubins (no JIT: they were compiled for this compute capability when the plan was built).
+    pub fn load(gpu: &Arc<Gpu>, cubins: &[Vec<u8>]) -> Result<Module> {
         gpu.bind()?;
-        let mut raw = std::ptr::null_mut();
-        // SAFETY: cubin is a complete ELF image (checked by the driver).
-        let r = unsafe { cu::cuModuleLoadData(&mut raw, cubin.as_ptr() as *const c_void) };
-        if r != cu::CUresult::CUDA_SUCCESS {
-            kiln_core::kiln_bail!(PlanMismatch, "the plan's compiled kernels do not load on {} ({r:?}); rebuild the plan on this GPU", gpu.identity());
+        let mut m = Module { gpu: gpu.clone(), raw: Vec::new(), functions: Default::default() };
+        for cubin in cubins {
+            if !cubin.starts_with(b"\x7fELF") {
+                kiln_core::kiln_bail!(CorruptPlan, "the plan's compiled kernels are not a cubin");
+            }
+            let mut raw = std::ptr::null_mut();
+            // SAFETY: cubin is an ELF image (checked by the driver).
+            let r = unsafe { cu::cuModuleLoadData(&mut raw, cubin.as_ptr() as *const c_void) };
+            check_cu(r, "loading the plan's compiled kernels (cuModuleLoadData)")?;
+            m.raw.push(raw);
         }
-        Ok(Module { gpu: gpu.clone(), raw, functions: Default::default() })
+        Ok(m)
     }
 
     /// Resolves every named kernel once, at load time.
@@ -259,12 +264,16 @@ impl Module {
                 continue;
             }
             let c = std::ffi::CString::new(n.as_str()).map_err(|_| kiln_core::kiln_err!(CorruptPlan, "kernel name '{n}' is not valid"))?;
-            let mut f = std::ptr::null_mut();
-            // SAFETY: out-pointer to a local; c is NUL-terminated.
-            let r = unsafe { cu::cuModuleGetFunction(&mut f, self.raw, c.as_ptr()) };
-            if r != cu::CUresult::CUDA_SUCCESS {
-                kiln_core::kiln_bail!(CorruptPlan, "the plan's kernel module lacks kernel '{n}' ({r:?})");
+            let mut found = None;
+            for &m in &self.raw {
+                let mut f = std::ptr::null_mut();
+                // SAFETY: out-pointer to a local; c is NUL-terminated.
+                if unsafe { cu::cuModuleGetFunction(&mut f, m, c.as_ptr()) } == cu::CUresult::CUDA_SUCCESS {
+                    found = Some(f);
+                    break;
+                }
             }
+            let Some(f) = found else { kiln_core::kiln_bail!(CorruptPlan, "the plan's kernel modules lack kernel '{n}'") };
             self.functions.insert(n.clone(), f);
         }
         Ok(())
@@ -278,8 +287,10 @@ impl Module {
 impl Drop for Module {
     fn drop(&mut self) {
         if self.gpu.bind().is_ok() {
-            // SAFETY: loaded by cuModuleLoadData.
-            unsafe { cu::cuModuleUnload(self.raw) };
+            for &m in &self.raw {
+                // SAFETY: loaded by cuModuleLoadData.
+                unsafe { cu::cuModuleUnload(m) };
+            }
         }
     }
 }

@@ -28,7 +28,8 @@ pub enum Exec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Program {
     pub arch: String,
-    pub cubin: Vec<u8>,
+    /// The static kernel library and the plan's generated kernels (empty when it has none).
+    pub cubins: Vec<Vec<u8>>,
     pub tf32: bool,
     pub layers: Vec<Exec>,
     /// Every kernel name the layers use (resolved at load).
@@ -143,14 +144,16 @@ pub fn plan_layers(body: &PlanBody) -> (Vec<Exec>, Vec<codegen::PointwiseKernel>
 /// Compiles the plan's kernels for `arch` and packs the program.
 pub fn build_program(body: &PlanBody, arch: &str, tf32: bool) -> Result<Program> {
     let (layers, generated) = plan_layers(body);
-    let source = crate::kernels::plan_source(&generated);
-    let cubin = crate::nvrtc::compile(&source, arch)?;
+    let mut cubins = vec![crate::kernels::library_cubin(arch)?];
+    if !generated.is_empty() {
+        cubins.push(crate::nvrtc::compile(&crate::kernels::generated_source(&generated), arch)?);
+    }
     let mut kernels: Vec<String> = crate::kernels::LIBRARY_KERNELS.iter().map(|s| s.to_string()).collect();
     kernels.extend(generated.iter().map(|k| k.name.clone()));
     if layers.len() != body.network.layers.len() {
         kiln_bail!(Internal, "CUDA program has {} layers for {} network layers", layers.len(), body.network.layers.len());
     }
-    Ok(Program { arch: arch.to_string(), cubin, tf32, layers, kernels })
+    Ok(Program { arch: arch.to_string(), cubins, tf32, layers, kernels })
 }
 
 /// The tactic name `kiln inspect` shows for layers the builder did not time.

@@ -27,6 +27,11 @@ use std::sync::Arc;
 
 const BLOCK: u32 = 256;
 
+fn debug_sync() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("KILN_CUDA_SYNC").is_ok_and(|v| v == "1"))
+}
+
 pub struct CudaEngine {
     pub gpu: Arc<Gpu>,
     body: PlanBody,
@@ -51,7 +56,7 @@ impl CudaEngine {
         if program.layers.len() != body.network.layers.len() {
             kiln_bail!(CorruptPlan, "the plan's CUDA program has {} layers, its network {}", program.layers.len(), body.network.layers.len());
         }
-        let mut module = Module::load(&gpu, &program.cubin)?;
+        let mut module = Module::load(&gpu, &program.cubins)?;
         module.resolve(&program.kernels)?;
         let mut info = plan_info(&header, &body);
         for (l, e) in info.layers.iter_mut().zip(&program.layers) {
@@ -530,6 +535,10 @@ impl CudaContext {
             }
             if profiling {
                 self.profile.as_ref().unwrap()[i].1.record(&self.stream)?;
+            }
+            if debug_sync() && !self.capturing {
+                // KILN_CUDA_SYNC=1: wait after every layer so a faulting kernel is named.
+                self.stream.sync().map_err(|e| e.context(what()))?;
             }
         }
         Ok(())
@@ -1023,15 +1032,17 @@ impl CudaContext {
         let key: Vec<usize> = xs.clone();
         if self.conv.get(&i).is_none_or(|s| s.key != key) {
             let descs = conv::describe(&geo, dtype, &xs, &ws, &y, engine.program.tf32)?;
+            let c = conv::candidates(self.handles.dnn, &descs)?;
             let chosen = match conv::algo_from(algo) {
                 Some(a) => a,
                 None => {
-                    let c = conv::candidates(self.handles.dnn, &descs)?;
                     let Some(&(a, _)) = c.first() else { return Ok(Ran::Host("no cuDNN algorithm")) };
                     conv::algo_from(a).unwrap()
                 }
             };
-            let workspace = conv::workspace_size(self.handles.dnn, &descs, chosen)?;
+            // The heuristic's memory figure and the workspace query are both upper bounds cuDNN gives; take the larger.
+            let listed = c.iter().find(|(x, _)| *x == chosen as i32).map(|(_, m)| *m).unwrap_or(0);
+            let workspace = conv::workspace_size(self.handles.dnn, &descs, chosen)?.max(listed);
             self.conv.insert(i, ConvState { key, descs, algo: chosen, workspace });
         }
         let need = self.conv[&i].workspace;

@@ -117,8 +117,11 @@ pub fn tune(net: &Network, profiles: &[OptimizationProfile], backend: &dyn Build
         let mut timings = Vec::new();
         for t in &tactics {
             // A tactic that fails here (e.g. it needs more memory than is free) is simply not chosen.
-            if let Ok(s) = backend.time_tactic(&layer.kind, t, &refs, warmup, samples) {
-                timings.push(TacticTiming::new(t, s, now));
+            // A device fault is different: it leaves the GPU context unusable, so the build stops there.
+            match backend.time_tactic(&layer.kind, t, &refs, warmup, samples) {
+                Ok(s) => timings.push(TacticTiming::new(t, s, now)),
+                Err(e) if e.code == crate::error::ErrorCode::DeviceError => return Err(e.context(format!("layer '{}'", layer.name))),
+                Err(_) => {}
             }
         }
         out.tactic_time_ms += started.elapsed().as_secs_f64() * 1e3;

@@ -26,16 +26,46 @@ pub const LIBRARY_KERNELS: &[&str] = &[
     "lrn_f16",
 ];
 
-/// The full source of a plan: prelude, static library, then the plan's generated kernels.
-pub fn plan_source(generated: &[crate::codegen::PointwiseKernel]) -> String {
-    let mut s = String::with_capacity(64 << 10);
+/// The static library's source (compiled once per process and architecture, see `library_cubin`).
+pub fn library_source() -> String {
+    format!("{PRELUDE}{LIBRARY}")
+}
+
+/// The source of a plan's generated kernels.
+pub fn generated_source(generated: &[crate::codegen::PointwiseKernel]) -> String {
+    let mut s = String::with_capacity(16 << 10);
     s += PRELUDE;
-    s += LIBRARY;
     s += crate::codegen::PW_ARGS;
     for k in generated {
         s += &k.source;
     }
     s
+}
+
+/// Prelude, library and generated kernels in one source (used by the compile test).
+pub fn plan_source(generated: &[crate::codegen::PointwiseKernel]) -> String {
+    let mut s = library_source();
+    s += crate::codegen::PW_ARGS;
+    for k in generated {
+        s += &k.source;
+    }
+    s
+}
+
+/// The library compiled for `arch`, once per process: every plan carries it, but building many
+/// plans (the conformance suite builds one per test) should not recompile it each time.
+pub fn library_cubin(arch: &str) -> kiln_core::error::Result<Vec<u8>> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static CACHE: Mutex<Option<HashMap<String, Vec<u8>>>> = Mutex::new(None);
+    if let Some(c) = CACHE.lock().ok().and_then(|g| g.as_ref().and_then(|m| m.get(arch).cloned())) {
+        return Ok(c);
+    }
+    let cubin = crate::nvrtc::compile(&library_source(), arch)?;
+    if let Ok(mut g) = CACHE.lock() {
+        g.get_or_insert_with(HashMap::new).insert(arch.to_string(), cubin.clone());
+    }
+    Ok(cubin)
 }
 
 pub const MAX_RANK: usize = 8;
