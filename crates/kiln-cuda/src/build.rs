@@ -111,7 +111,7 @@ impl BuildBackend for CudaBuildBackend {
             LayerKind::Convolution { .. } => {
                 let (Some(x), Some(w)) = (sig(0), sig(1)) else { return Vec::new() };
                 let Some(geo) = conv::geometry(kind, &x.shape, &w.shape, &y) else { return Vec::new() };
-                let Ok(d) = conv::describe(&geo, x.dtype, &x.shape, &w.shape, &y, self.tf32) else { return Vec::new() };
+                let Ok(d) = conv::describe(&geo, x.dtype, &x.shape, &w.shape, &y, self.tf32, conv::timing_layouts(x.dtype, x.shape.len())) else { return Vec::new() };
                 conv::candidates(b.dnn, &d).unwrap_or_default().into_iter().map(|(a, _)| format!("cudnn:algo={a}")).collect()
             }
             LayerKind::MatrixMultiply { .. } => {
@@ -146,7 +146,8 @@ impl BuildBackend for CudaBuildBackend {
             LayerKind::Convolution { .. } => {
                 let algo: i32 = tactic.strip_prefix("cudnn:algo=").and_then(|a| a.parse().ok()).ok_or_else(|| kiln_err!(Internal, "not a cuDNN tactic: {tactic}"))?;
                 let geo = conv::geometry(kind, &inputs[0].unwrap().shape, &inputs[1].unwrap().shape, &y).ok_or_else(|| kiln_err!(Unsupported, "geometry"))?;
-                let descs = conv::describe(&geo, dtype, &inputs[0].unwrap().shape, &inputs[1].unwrap().shape, &y, self.tf32)?;
+                // Timing needs the layouts, not the values: the weights go up as they are.
+                let descs = conv::describe(&geo, dtype, &inputs[0].unwrap().shape, &inputs[1].unwrap().shape, &y, self.tf32, conv::timing_layouts(dtype, y.len()))?;
                 let a = conv::algo_from(algo).ok_or_else(|| kiln_err!(Internal, "algo {algo}"))?;
                 // The heuristic's memory figure and the workspace query are both upper bounds cuDNN gives; take the larger.
                 let listed = conv::candidates(b.dnn, &descs)?.into_iter().find(|(x, _)| *x == algo).map(|(_, m)| m).unwrap_or(0);

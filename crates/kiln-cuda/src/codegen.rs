@@ -254,23 +254,29 @@ pub fn pointwise_kernel(name: &str, kind: &LayerKind, in_dtypes: &[Option<DType>
         };
     }
     let k = in_dtypes.len();
-    let offsets: String = (0..k).map(|j| format!("i64 o{j} = 0; ")).collect();
-    let accumulate: String = (0..k).map(|j| format!("o{j} += c * a.st[{j}][d]; ")).collect();
+    let offsets: String = (0..k).map(|j| format!("I o{j} = 0; ")).collect();
+    let accumulate: String = (0..k).map(|j| format!("o{j} += c * (I)a.st[{j}][d]; ")).collect();
     let contiguous: String = (0..k).map(|j| format!("o{j} = (a.contig >> {j}) & 1 ? i : o{j}; ")).collect();
+    // Two instantiations: 32-bit indices (chosen by the runtime whenever every index fits; integer
+    // division is much cheaper) and 64-bit.
     let source = format!(
         r#"
-extern "C" __global__ void {name}(PwArgs a) {{
-  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < a.n; i += (i64)gridDim.x * blockDim.x) {{
+template <typename I>
+__device__ __forceinline__ void {name}_body(const PwArgs& a) {{
+  const I n = (I)a.n;
+  for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {{
     {offsets}
     if (a.contig != (1 << {k}) - 1) {{
-      i64 rem = i;
-      for (int d = a.rank - 1; d >= 0; --d) {{ i64 c = rem % a.dims[d]; rem /= a.dims[d]; {accumulate}}}
+      I rem = i;
+      for (int d = a.rank - 1; d >= 0; --d) {{ I c = rem % (I)a.dims[d]; rem /= (I)a.dims[d]; {accumulate}}}
     }}
     {contiguous}
 {loads}      {compute}
       {store}
   }}
 }}
+extern "C" __global__ void {name}(PwArgs a) {{ {name}_body<i64>(a); }}
+extern "C" __global__ void {name}_i32(PwArgs a) {{ {name}_body<int>(a); }}
 "#
     );
     Some(PointwiseKernel { name: name.to_string(), source })

@@ -77,12 +77,32 @@ fn dims4(shape: &[usize]) -> Vec<i32> {
     d
 }
 
-fn packed_strides(d: &[i32]) -> Vec<i32> {
+/// Strides of logical [N, C, spatial…] dims, packed NCHW or channel-last (NHWC).
+fn layout_strides(d: &[i32], nhwc: bool) -> Vec<i32> {
     let mut s = vec![1i32; d.len()];
+    if nhwc && d.len() >= 3 {
+        // Physical order N, spatial…, C.
+        s[1] = 1;
+        let mut acc = d[1];
+        for i in (2..d.len()).rev() {
+            s[i] = acc;
+            acc *= d[i];
+        }
+        s[0] = acc;
+        return s;
+    }
     for i in (0..d.len().saturating_sub(1)).rev() {
         s[i] = s[i + 1] * d[i + 1];
     }
     s
+}
+
+/// Storage layouts of one convolution's tensors (the filter channel-last = KRSC).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Layouts {
+    pub x_nhwc: bool,
+    pub y_nhwc: bool,
+    pub w_nhwc: bool,
 }
 
 /// The descriptors of one convolution at one shape.
@@ -135,7 +155,7 @@ pub fn algo_from(i: i32) -> Option<dnn::cudnnConvolutionFwdAlgo_t> {
 }
 
 /// Builds the descriptors. `tf32: false` forbids tensor-core TF32 for FP32 (FMA math only).
-pub fn describe(geo: &Geometry, dtype: DType, x: &[usize], w: &[usize], y: &[usize], tf32: bool) -> Result<ConvDescs> {
+pub fn describe(geo: &Geometry, dtype: DType, x: &[usize], w: &[usize], y: &[usize], tf32: bool, layouts: Layouts) -> Result<ConvDescs> {
     let dt = data_type(dtype).ok_or_else(|| kiln_core::kiln_err!(UnsupportedDtype, "cuDNN convolutions take float32 or float16, not {dtype}"))?;
     let (xd, wd, yd) = (dims4(x), dims4(w), dims4(y));
     let mut pads = geo.pads.clone();
@@ -153,9 +173,18 @@ pub fn describe(geo: &Geometry, dtype: DType, x: &[usize], w: &[usize], y: &[usi
         check_dnn(dnn::cudnnCreateFilterDescriptor(&mut d.w), "create filter descriptor")?;
         check_dnn(dnn::cudnnCreateConvolutionDescriptor(&mut d.conv), "create convolution descriptor")?;
         check_dnn(dnn::cudnnCreateTensorDescriptor(&mut d.y), "create tensor descriptor")?;
-        check_dnn(dnn::cudnnSetTensorNdDescriptor(d.x, dt, xd.len() as i32, xd.as_ptr(), packed_strides(&xd).as_ptr()), "set input descriptor")?;
-        check_dnn(dnn::cudnnSetFilterNdDescriptor(d.w, dt, dnn::cudnnTensorFormat_t::CUDNN_TENSOR_NCHW, wd.len() as i32, wd.as_ptr()), "set filter descriptor")?;
-        check_dnn(dnn::cudnnSetTensorNdDescriptor(d.y, dt, yd.len() as i32, yd.as_ptr(), packed_strides(&yd).as_ptr()), "set output descriptor")?;
+        let fmt = |nhwc: bool| if nhwc { dnn::cudnnTensorFormat_t::CUDNN_TENSOR_NHWC } else { dnn::cudnnTensorFormat_t::CUDNN_TENSOR_NCHW };
+        if xd.len() == 4 {
+            // The 4-D calls with an explicit format: cuDNN picks its channel-last kernels from the format,
+            // not from equivalent strides.
+            check_dnn(dnn::cudnnSetTensor4dDescriptor(d.x, fmt(layouts.x_nhwc), dt, xd[0], xd[1], xd[2], xd[3]), "set input descriptor")?;
+            check_dnn(dnn::cudnnSetFilter4dDescriptor(d.w, dt, fmt(layouts.w_nhwc), wd[0], wd[1], wd[2], wd[3]), "set filter descriptor")?;
+            check_dnn(dnn::cudnnSetTensor4dDescriptor(d.y, fmt(layouts.y_nhwc), dt, yd[0], yd[1], yd[2], yd[3]), "set output descriptor")?;
+        } else {
+            check_dnn(dnn::cudnnSetTensorNdDescriptor(d.x, dt, xd.len() as i32, xd.as_ptr(), layout_strides(&xd, layouts.x_nhwc).as_ptr()), "set input descriptor")?;
+            check_dnn(dnn::cudnnSetFilterNdDescriptor(d.w, dt, fmt(layouts.w_nhwc), wd.len() as i32, wd.as_ptr()), "set filter descriptor")?;
+            check_dnn(dnn::cudnnSetTensorNdDescriptor(d.y, dt, yd.len() as i32, yd.as_ptr(), layout_strides(&yd, layouts.y_nhwc).as_ptr()), "set output descriptor")?;
+        }
         // FP16 data with FP32 accumulation ("pseudo-half"): the numerically safe configuration.
         check_dnn(
             dnn::cudnnSetConvolutionNdDescriptor(
@@ -237,4 +266,29 @@ pub fn forward(handle: dnn::cudnnHandle_t, st: &ConvState, x: u64, w: u64, y: u6
         },
         "convolution forward",
     )
+}
+
+/// The layouts the builder times 2-D convolutions in: channel-last throughout, as the runtime
+/// stores activations between convolutions (`program::channel_last`).
+pub fn timing_layouts(dtype: DType, rank: usize) -> Layouts {
+    let nhwc = matches!(dtype, DType::Float16 | DType::Float32) && rank == 4;
+    Layouts { x_nhwc: nhwc, y_nhwc: nhwc, w_nhwc: nhwc }
+}
+
+/// [K, C, spatial…] weights reordered to [K, spatial…, C] (cuDNN's NHWC filter format).
+pub fn to_krsc<T: Copy>(w: &[T], shape: &[usize]) -> Vec<T> {
+    if shape.len() < 3 {
+        return w.to_vec();
+    }
+    let (k, c) = (shape[0], shape[1]);
+    let sp: usize = shape[2..].iter().product();
+    let mut out = Vec::with_capacity(w.len());
+    for kk in 0..k {
+        for s in 0..sp {
+            for cc in 0..c {
+                out.push(w[(kk * c + cc) * sp + s]);
+            }
+        }
+    }
+    out
 }

@@ -34,6 +34,10 @@ pub struct Program {
     pub layers: Vec<Exec>,
     /// Every kernel name the layers use (resolved at load).
     pub kernels: Vec<String>,
+    /// Per tensor: stored channel-last (NHWC) on the GPU. Logical shapes stay NCHW; kernels index
+    /// through strides. Chosen for float 4-D tensors between layers that all take any layout
+    /// (convolutions, pointwise kernels, pooling), so cuDNN runs its tensor-core NHWC kernels.
+    pub nhwc: Vec<bool>,
 }
 
 impl Program {
@@ -149,11 +153,69 @@ pub fn build_program(body: &PlanBody, arch: &str, tf32: bool) -> Result<Program>
         cubins.push(crate::nvrtc::compile(&crate::kernels::generated_source(&generated), arch)?);
     }
     let mut kernels: Vec<String> = crate::kernels::LIBRARY_KERNELS.iter().map(|s| s.to_string()).collect();
-    kernels.extend(generated.iter().map(|k| k.name.clone()));
+    kernels.extend(generated.iter().flat_map(|k| [k.name.clone(), format!("{}_i32", k.name)]));
     if layers.len() != body.network.layers.len() {
         kiln_bail!(Internal, "CUDA program has {} layers for {} network layers", layers.len(), body.network.layers.len());
     }
-    Ok(Program { arch: arch.to_string(), cubins, tf32, layers, kernels })
+    let nhwc = channel_last(&body.network, &layers);
+    Ok(Program { arch: arch.to_string(), cubins, tf32, layers, kernels, nhwc })
+}
+
+/// Whether layer `exec` reads input slot `slot` / writes its output in either layout.
+fn layout_free(net: &Network, layer: &Layer, exec: &Exec, slot: Option<usize>) -> bool {
+    match (exec, &layer.kind) {
+        (Exec::Conv { .. }, _) => slot.is_none() || slot == Some(0),
+        (Exec::Kernel(_), _) => true,
+        (Exec::Native, LayerKind::Pooling { .. }) => slot.is_none() || slot == Some(0),
+        _ => {
+            let _ = net;
+            false
+        }
+    }
+}
+
+/// Decides which tensors are stored NHWC (see `Program::nhwc`).
+pub fn channel_last(net: &Network, execs: &[Exec]) -> Vec<bool> {
+    let mut ok: Vec<bool> = net.tensors.iter().map(|t| matches!(t.dtype, DType::Float16 | DType::Float32) && t.dims.len() == 4 && t.value.is_none()).collect();
+    for &io in net.inputs.iter().chain(net.outputs.iter()) {
+        ok[io] = false;
+    }
+    let mut produced = vec![false; net.tensors.len()];
+    for (layer, exec) in net.layers.iter().zip(execs) {
+        for &o in &layer.outputs {
+            produced[o] = true;
+            if !layout_free(net, layer, exec, None) || layer.outputs.len() != 1 {
+                ok[o] = false;
+            }
+        }
+        for (slot, id) in layer.inputs.iter().enumerate() {
+            if let Some(id) = id {
+                if !layout_free(net, layer, exec, Some(slot)) {
+                    ok[*id] = false;
+                }
+            }
+        }
+    }
+    for (i, p) in produced.iter().enumerate() {
+        ok[i] &= *p;
+    }
+    // cuDNN has no kernels for a convolution whose input and output differ in layout: such a pair
+    // falls back to NCHW (always valid), repeated until no convolution mixes layouts.
+    loop {
+        let mut changed = false;
+        for (layer, exec) in net.layers.iter().zip(execs) {
+            if let (Exec::Conv { .. }, Some(Some(x)), Some(&y)) = (exec, layer.inputs.first(), layer.outputs.first()) {
+                if ok[*x] != ok[y] {
+                    ok[*x] = false;
+                    ok[y] = false;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return ok;
+        }
+    }
 }
 
 /// The tactic name `kiln inspect` shows for layers the builder did not time.

@@ -40,6 +40,8 @@ pub struct CudaEngine {
     module: Module,
     /// Device copies of the constants, by tensor id.
     weights: Vec<Option<u64>>,
+    /// Per tensor: a filter uploaded channel-last (KRSC).
+    krsc: Vec<bool>,
     _weight_buffer: Option<DeviceBuffer>,
 }
 
@@ -64,8 +66,17 @@ impl CudaEngine {
                 l.tactic = Some(crate::program::describe(e).to_string());
             }
         }
-        // All constants in one buffer (256-byte aligned slots).
+        // Convolution filters of channel-last convolutions go up as KRSC (cuDNN's NHWC filter format).
         let net = &body.network;
+        let mut krsc = vec![false; net.tensors.len()];
+        for (layer, exec) in net.layers.iter().zip(&program.layers) {
+            if let (Exec::Conv { .. }, Some(&y), Some(Some(w))) = (exec, layer.outputs.first(), layer.inputs.get(1)) {
+                if program.nhwc.get(y).copied().unwrap_or(false) {
+                    krsc[*w] = true;
+                }
+            }
+        }
+        // All constants in one buffer (256-byte aligned slots).
         let mut offsets = vec![None; net.tensors.len()];
         let mut total = 0u64;
         for (i, t) in net.tensors.iter().enumerate() {
@@ -81,7 +92,7 @@ impl CudaEngine {
             let mut staged = Vec::new();
             for (i, t) in net.tensors.iter().enumerate() {
                 if let (Some(v), Some(off)) = (&t.value, offsets[i]) {
-                    let bytes = v.data.to_le_bytes();
+                    let bytes = if krsc[i] { to_channel_last(v).data.to_le_bytes() } else { v.data.to_le_bytes() };
                     stream.htod(buf.ptr + off, &bytes)?;
                     staged.push(bytes);
                     weights[i] = Some(buf.ptr + off);
@@ -93,7 +104,7 @@ impl CudaEngine {
         } else {
             None
         };
-        Ok(Arc::new(CudaEngine { gpu, body, info, program, module, weights, _weight_buffer: buffer }))
+        Ok(Arc::new(CudaEngine { gpu, body, info, program, module, weights, krsc, _weight_buffer: buffer }))
     }
 
     pub fn info(&self) -> &PlanInfo {
@@ -221,6 +232,75 @@ fn packed(shape: &[usize]) -> Vec<i64> {
 
 fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
+}
+
+/// Strides of a tensor's logical (NCHW) dims in its storage: packed, or channel-last for NHWC.
+fn storage_strides(shape: &[usize], nhwc: bool) -> Vec<i64> {
+    if !(nhwc && shape.len() >= 3) {
+        return packed(shape);
+    }
+    let mut s = vec![1i64; shape.len()];
+    let mut acc = shape[1] as i64;
+    for i in (2..shape.len()).rev() {
+        s[i] = acc;
+        acc *= shape[i] as i64;
+    }
+    s[0] = acc;
+    s
+}
+
+/// Storage order of the logical dims: [0, 2, 3, …, 1] for channel-last.
+fn storage_order(rank: usize, nhwc: bool) -> Vec<usize> {
+    if nhwc && rank >= 3 {
+        let mut o = vec![0];
+        o.extend(2..rank);
+        o.push(1);
+        o
+    } else {
+        (0..rank).collect()
+    }
+}
+
+/// A logical NCHW host tensor reordered into channel-last storage order (same shape field).
+fn to_channel_last(t: &Tensor) -> Tensor {
+    let order = storage_order(t.shape.len(), true);
+    permute_host(t, &order)
+}
+
+/// The inverse: channel-last storage back to NCHW order.
+fn from_channel_last(t: &Tensor) -> Tensor {
+    let r = t.shape.len();
+    let order = storage_order(r, true);
+    // Storage dims are shape permuted by `order`; reading storage element at physical index gives logical.
+    let phys: Vec<usize> = order.iter().map(|&d| t.shape[d]).collect();
+    let mut inv = vec![0; r];
+    for (p, &d) in order.iter().enumerate() {
+        inv[d] = p;
+    }
+    let mut out = permute_host(&Tensor { shape: phys, data: t.data.clone() }, &inv);
+    out.shape = t.shape.clone();
+    out
+}
+
+/// out[index in order `order`] = t[logical index]: element (i0..ir) of the output walks dims
+/// order[0], order[1], … of `t`.
+fn permute_host(t: &Tensor, order: &[usize]) -> Tensor {
+    let st = packed(&t.shape);
+    let dims: Vec<usize> = order.iter().map(|&d| t.shape[d]).collect();
+    let n = numel(&dims);
+    let size = t.dtype().size();
+    let src = t.data.to_le_bytes();
+    let mut dst = vec![0u8; src.len()];
+    for i in 0..n {
+        let (mut rem, mut off) = (i, 0i64);
+        for k in (0..dims.len()).rev() {
+            off += (rem % dims[k]) as i64 * st[order[k]];
+            rem /= dims[k];
+        }
+        let o = off as usize * size;
+        dst[i * size..(i + 1) * size].copy_from_slice(&src[o..o + size]);
+    }
+    Tensor { shape: t.shape.clone(), data: TensorData::from_le_bytes(t.dtype(), &dst).expect("same dtype and length") }
 }
 
 fn norm_axis(axis: i64, rank: usize) -> Result<usize> {
@@ -377,7 +457,6 @@ impl CudaContext {
         let mut flag = [0u8; 8];
         self.stream.dtoh(&mut flag, self.err_flag.ptr)?;
         self.stream.sync()?;
-        self.temps.clear();
         let bad = u64::from_le_bytes(flag);
         if bad != 0 {
             self.stream.memset(self.err_flag.ptr, 8)?;
@@ -413,7 +492,10 @@ impl CudaContext {
         let mut bytes = vec![0u8; numel(&shape) * dtype.size()];
         self.stream.dtoh(&mut bytes, dev)?;
         self.stream.sync()?;
-        let t = Tensor { shape, data: TensorData::from_le_bytes(dtype, &bytes)? };
+        let mut t = Tensor { shape, data: TensorData::from_le_bytes(dtype, &bytes)? };
+        if self.nhwc(id) {
+            t = from_channel_last(&t);
+        }
         self.vals[id].host = Some(t.clone());
         Ok(t)
     }
@@ -435,7 +517,7 @@ impl CudaContext {
         let Some(h) = self.vals[id].host.clone() else {
             kiln_bail!(Internal, "tensor '{}' has no value", self.engine.body.network.tensors[id].name);
         };
-        let bytes = h.data.to_le_bytes();
+        let bytes = if self.nhwc(id) { to_channel_last(&h).data.to_le_bytes() } else { h.data.to_le_bytes() };
         let ptr = self.output_ptr(id, bytes.len())?;
         self.stream.htod(ptr, &bytes)?;
         self.stream.sync()?;
@@ -459,6 +541,11 @@ impl CudaContext {
                 Ok(p)
             }
         }
+    }
+
+    /// Tensor `id` is stored channel-last on the GPU.
+    fn nhwc(&self, id: usize) -> bool {
+        self.engine.program.nhwc.get(id).copied().unwrap_or(false)
     }
 
     fn shape_of(&self, id: usize) -> Vec<usize> {
@@ -492,9 +579,10 @@ impl CudaContext {
                 return Ok(outs.into_iter().map(|o| (o.dtype, o.dims.iter().map(|&d| d as usize).collect())).collect());
             }
             if attempt == 0 {
+                // The shape depends on values (a Reshape's shape, Resize scales, Range bounds, NonZero's data…):
+                // bring the inputs that are only on the GPU to the host, as TensorRT does with shape tensors.
                 for id in layer.inputs.iter().flatten() {
-                    let d = self.dtype_of(*id);
-                    if matches!(d, DType::Int64 | DType::Int32) && self.host_ref(*id).is_none() {
+                    if self.host_ref(*id).is_none() {
                         self.note_host_work(format!("layer '{}' reads a shape from the GPU", layer.name));
                         self.host_value(*id)?;
                     }
@@ -517,6 +605,8 @@ impl CudaContext {
         }
         if !self.capturing {
             self.host_work = None;
+            // Temporaries of the previous run (data-dependent sizes) lived until its outputs were read.
+            self.temps.clear();
         }
         let profiling = self.profile.is_some() && !self.capturing;
         for (i, layer) in net.layers.iter().enumerate() {
@@ -592,10 +682,11 @@ impl CudaContext {
                 let mut ins = Vec::new();
                 for id in layer.inputs.iter() {
                     let Some(id) = id else { return Ok(Ran::Host("absent input")) };
-                    ins.push((self.dev(*id)?, self.shape_of(*id)));
+                    ins.push((self.dev(*id)?, self.shape_of(*id), self.nhwc(*id)));
                 }
                 let out = self.alloc_outputs(i, shapes)?[0];
-                self.pointwise(name, &ins, out, &y)?;
+                let out_nhwc = self.nhwc(layer.outputs[0]);
+                self.pointwise(name, &ins, out, &y, out_nhwc)?;
                 Ok(Ran::Yes)
             }
             Exec::Native => self.native(i, shapes),
@@ -605,29 +696,33 @@ impl CudaContext {
         }
     }
 
-    /// Launches a generated pointwise kernel: inputs broadcast to `y` by strides.
-    fn pointwise(&mut self, name: &str, ins: &[(u64, Vec<usize>)], out: u64, y: &[usize]) -> Result<()> {
+    /// Launches a generated pointwise kernel: the output is walked in its storage order; each input
+    /// is read through its own strides (broadcast dims 0, channel-last inputs permuted).
+    fn pointwise(&mut self, name: &str, ins: &[(u64, Vec<usize>, bool)], out: u64, y: &[usize], out_nhwc: bool) -> Result<()> {
+        let order = storage_order(y.len(), out_nhwc);
         let mut a = PwArgs { out, n: numel(y) as i64, rank: y.len() as i32, ..Default::default() };
-        let ys = packed(y);
-        for (d, &v) in y.iter().enumerate() {
-            a.dims[d] = v as i64;
+        for (d, &l) in order.iter().enumerate() {
+            a.dims[d] = y[l] as i64;
         }
-        for (k, (ptr, s)) in ins.iter().enumerate() {
+        for (k, (ptr, s, nhwc)) in ins.iter().enumerate() {
             a.inputs[k] = *ptr;
-            if s.as_slice() == y {
+            if s.as_slice() == y && *nhwc == out_nhwc {
                 a.contig |= 1 << k;
             }
-            let st = packed(s);
+            let st = storage_strides(s, *nhwc);
             let off = y.len() - s.len();
-            for d in 0..y.len() {
-                a.st[k][d] = if d < off || s[d - off] == 1 { 0 } else { st[d - off] };
+            // Logical strides of the input over y's dims, then in y's storage order.
+            let logical: Vec<i64> = (0..y.len()).map(|d| if d < off || s[d - off] == 1 { 0 } else { st[d - off] }).collect();
+            for (d, &l) in order.iter().enumerate() {
+                a.st[k][d] = logical[l];
             }
-            let _ = &ys;
         }
         if a.n == 0 {
             return Ok(());
         }
-        let f = self.f(name)?;
+        // 32-bit indexing when the output and every input fit.
+        let small = a.n < (1 << 31) && ins.iter().all(|(_, s, _)| (numel(s) as u64) < (1 << 31));
+        let f = if small { self.f(&format!("{name}_i32"))? } else { self.f(name)? };
         gpu::launch(f, &self.stream, a.n as u64, BLOCK, &mut a)
     }
 
@@ -768,7 +863,7 @@ impl CudaContext {
                 if r == 0 || r > 3 {
                     return Ok(Ran::Host("pooling rank"));
                 }
-                let mut a = PoolArgs { nc: (xs[0] * xs[1]) as i64, rank: r as i32, ..Default::default() };
+                let mut a = PoolArgs { nc: (xs[0] * xs[1]) as i64, rank: r as i32, c: xs[1] as i64, in_nhwc: self.nhwc(x_id) as i32, out_nhwc: self.nhwc(layer.outputs[0]) as i32, ..Default::default() };
                 a.kind = match pooling {
                     PoolingKind::Max => 0,
                     PoolingKind::Average { count_include_pad } => {
@@ -806,7 +901,14 @@ impl CudaContext {
                 a.src = self.dev(x_id)?;
                 a.dst = self.alloc_outputs(i, shapes)?[0];
                 let n = (a.nc as u64) * numel(&y[2..]) as u64;
-                let f = self.f(if half { "pool_f16" } else { "pool_f32" })?;
+                // 32-bit indexing when the input and output both fit (the common case; much cheaper division).
+                let small = n < (1 << 31) && (numel(&xs) as u64) < (1 << 31);
+                let f = self.f(match (half, small) {
+                    (true, true) => "pool_f16_i32",
+                    (true, false) => "pool_f16",
+                    (false, true) => "pool_f32_i32",
+                    (false, false) => "pool_f32",
+                })?;
                 if n > 0 {
                     gpu::launch(f, &self.stream, n, BLOCK, &mut a)?;
                 }
@@ -1030,10 +1132,14 @@ impl CudaContext {
         let dtype = shapes[0].0;
         let Some(geo) = conv::geometry(&layer.kind, &xs, &ws, &y) else { return Ok(Ran::Host("asymmetric padding or rank")) };
         let key: Vec<usize> = xs.clone();
+        let layouts = conv::Layouts { x_nhwc: self.nhwc(x_id), y_nhwc: self.nhwc(layer.outputs[0]), w_nhwc: engine.krsc[w_id] };
         if self.conv.get(&i).is_none_or(|s| s.key != key) {
-            let descs = conv::describe(&geo, dtype, &xs, &ws, &y, engine.program.tf32)?;
+            let descs = conv::describe(&geo, dtype, &xs, &ws, &y, engine.program.tf32, layouts)?;
             let c = conv::candidates(self.handles.dnn, &descs)?;
-            let chosen = match conv::algo_from(algo) {
+            // The builder's choice, unless cuDNN does not offer it at these layouts (it was timed
+            // channel-last; a convolution next to the network's inputs/outputs may run NCHW).
+            let timed = conv::algo_from(algo).filter(|a| c.iter().any(|(x, _)| *x == *a as i32));
+            let chosen = match timed {
                 Some(a) => a,
                 None => {
                     let Some(&(a, _)) = c.first() else { return Ok(Ran::Host("no cuDNN algorithm")) };
@@ -1057,14 +1163,14 @@ impl CudaContext {
         let ws_bytes = self.workspace.as_ref().map(|w| w.bytes).unwrap_or(0);
         conv::forward(self.handles.dnn, &self.conv[&i], x, w, out, ws_ptr, ws_bytes)?;
         if let Some(name) = epilogue {
-            let mut ins = vec![(out, y.clone())];
+            let mut ins = vec![(out, y.clone(), layouts.y_nhwc)];
             if let Some((b, bs)) = bias {
                 // Bias [M] broadcasts over channels: view it as [M, 1, …].
                 let mut shape = vec![numel(&bs)];
                 shape.extend(std::iter::repeat_n(1, y.len() - 2));
-                ins.push((b, shape));
+                ins.push((b, shape, false));
             }
-            self.pointwise(name, &ins, out, &y)?;
+            self.pointwise(name, &ins, out, &y, layouts.y_nhwc)?;
         }
         Ok(Ran::Yes)
     }
@@ -1102,11 +1208,11 @@ impl CudaContext {
             gemm::run(self.handles.lt, &self.gemm[&i], a, b, if fused { bias.as_ref().map(|b| b.0) } else { None }, out, ws, self.stream.raw)?;
         }
         if let Some(name) = epilogue {
-            let mut ins = vec![(out, y.clone())];
+            let mut ins = vec![(out, y.clone(), false)];
             if let Some((bp, bsh)) = bias {
-                ins.push((bp, bsh));
+                ins.push((bp, bsh, false));
             }
-            self.pointwise(name, &ins, out, &y)?;
+            self.pointwise(name, &ins, out, &y, false)?;
         }
         Ok(Ran::Yes)
     }

@@ -13,7 +13,7 @@ export interface ShapeRange {
 }
 
 export interface BuilderConfig {
-  /** Where the plan will run. Default 'cpu'. 'cuda' fails with KILN_E_BACKEND_UNAVAILABLE in this build. */
+  /** Where the plan will run. Default 'cpu'. 'cuda' fails with KILN_E_BACKEND_UNAVAILABLE without an NVIDIA GPU, its driver or the CUDA libraries. */
   backend?: 'cpu' | 'cuda';
   /** Optimization profiles: for each, a shape range per input with dynamic dims (by input name). */
   profiles?: Array<Record<string, ShapeRange>>;

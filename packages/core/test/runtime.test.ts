@@ -96,7 +96,8 @@ describe('build and run a hand-made network on the CPU backend', () => {
     expect(list.find((b) => b.name === 'cpu')).toEqual({ name: 'cpu', available: true });
     const cuda = list.find((b) => b.name === 'cuda');
     expect(cuda?.available).toBe(false);
-    expect(cuda?.reason).toContain('CUDA backend is not available');
+    // No NVIDIA driver on the machines these tests run on (the GPU suite covers the other side).
+    expect(cuda?.reason).toContain('no NVIDIA driver found');
   });
 
   it('builds, loads and runs (async and sync), matching the reference', async () => {

@@ -98,44 +98,54 @@ struct PoolArgs {
   i64 pb[3];
   i64 pe[3];
   i64 d[3];
+  i64 c;
+  int in_nhwc;
+  int out_nhwc;
 };
 
-template <typename T>
+// I: the index type. Integer division dominates this kernel, and 32-bit division is several
+// times cheaper than 64-bit: the launcher takes the `int` variant when every index fits.
+template <typename T, typename I>
 __device__ void pool(const PoolArgs& a) {
   const T* src = (const T*)a.src;
   T* dst = (T*)a.dst;
-  i64 osz = 1, isz = 1;
-  for (int r = 0; r < a.rank; ++r) { osz *= a.out[r]; isz *= a.in[r]; }
-  i64 n = a.nc * osz;
-  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
-    i64 plane = i / osz, rem = i % osz;
-    i64 oc[3] = {0, 0, 0};
-    for (int r = a.rank - 1; r >= 0; --r) { oc[r] = rem % a.out[r]; rem /= a.out[r]; }
-    i64 kk[3] = {a.rank > 0 ? a.k[0] : 1, a.rank > 1 ? a.k[1] : 1, a.rank > 2 ? a.k[2] : 1};
+  I osz = 1, isz = 1;
+  for (int r = 0; r < a.rank; ++r) { osz *= (I)a.out[r]; isz *= (I)a.in[r]; }
+  I n = (I)a.nc * osz;
+  for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
+    // (n, c) plane and spatial position of output element i, in either storage order.
+    I plane, rem, nn, cc;
+    if (a.out_nhwc) { cc = i % (I)a.c; I r = i / (I)a.c; rem = r % osz; nn = r / osz; }
+    else { rem = i % osz; I p = i / osz; cc = p % (I)a.c; nn = p / (I)a.c; }
+    plane = nn * (I)a.c + cc;
+    I oc[3] = {0, 0, 0};
+    for (int r = a.rank - 1; r >= 0; --r) { oc[r] = rem % (I)a.out[r]; rem /= (I)a.out[r]; }
+    I kk[3] = {a.rank > 0 ? (I)a.k[0] : 1, a.rank > 1 ? (I)a.k[1] : 1, a.rank > 2 ? (I)a.k[2] : 1};
     float acc = a.kind == 0 ? -kiln_inf() : 0.0f;
-    i64 count = 0, padded = 1;
+    I count = 0, padded = 1;
     // Window size clipped to the padded extent (count_include_pad divisor).
     for (int r = 0; r < a.rank; ++r) {
-      i64 start = oc[r] * a.s[r] - a.pb[r];
-      i64 end = start + (a.k[r] - 1) * a.d[r] + 1;
-      i64 lim = a.in[r] + a.pe[r];
+      I start = oc[r] * (I)a.s[r] - (I)a.pb[r];
+      I end = start + ((I)a.k[r] - 1) * (I)a.d[r] + 1;
+      I lim = (I)a.in[r] + (I)a.pe[r];
       if (end > lim) end = lim;
-      padded *= (end - start + a.d[r] - 1) / a.d[r];
+      padded *= (end - start + (I)a.d[r] - 1) / (I)a.d[r];
     }
-    const T* base = src + plane * isz;
-    for (i64 k0 = 0; k0 < kk[0]; ++k0)
-      for (i64 k1 = 0; k1 < kk[1]; ++k1)
-        for (i64 k2 = 0; k2 < kk[2]; ++k2) {
-          i64 kc[3] = {k0, k1, k2};
-          i64 off = 0;
+    const T* base = a.in_nhwc ? src + (i64)nn * isz * a.c + cc : src + (i64)plane * isz;
+    const I step = a.in_nhwc ? (I)a.c : 1;
+    for (I k0 = 0; k0 < kk[0]; ++k0)
+      for (I k1 = 0; k1 < kk[1]; ++k1)
+        for (I k2 = 0; k2 < kk[2]; ++k2) {
+          I kc[3] = {k0, k1, k2};
+          I off = 0;
           bool inside = true;
           for (int r = 0; r < a.rank; ++r) {
-            i64 x = oc[r] * a.s[r] - a.pb[r] + kc[r] * a.d[r];
-            if (x < 0 || x >= a.in[r]) { inside = false; break; }
-            off = off * a.in[r] + x;
+            I x = oc[r] * (I)a.s[r] - (I)a.pb[r] + kc[r] * (I)a.d[r];
+            if (x < 0 || x >= (I)a.in[r]) { inside = false; break; }
+            off = off * (I)a.in[r] + x;
           }
           if (!inside) continue;
-          float v = ldf(base, off);
+          float v = ldf(base, off * step);
           if (a.kind == 0) acc = (v > acc || v != v) ? v : acc;
           else if (a.kind == 1) acc += v;
           else acc += powf(fabsf(v), a.p);
@@ -148,8 +158,10 @@ __device__ void pool(const PoolArgs& a) {
     stf(dst, i, out);
   }
 }
-extern "C" __global__ void pool_f32(PoolArgs a) { pool<float>(a); }
-extern "C" __global__ void pool_f16(PoolArgs a) { pool<kiln_half>(a); }
+extern "C" __global__ void pool_f32(PoolArgs a) { pool<float, i64>(a); }
+extern "C" __global__ void pool_f16(PoolArgs a) { pool<kiln_half, i64>(a); }
+extern "C" __global__ void pool_f32_i32(PoolArgs a) { pool<float, int>(a); }
+extern "C" __global__ void pool_f16_i32(PoolArgs a) { pool<kiln_half, int>(a); }
 
 // ---------------------------------------------------------------------------------------------
 // Block-wide reductions (blockDim.x = 256).

@@ -16,6 +16,8 @@ pub const LIBRARY_KERNELS: &[&str] = &[
     "gather_b8",
     "pool_f32",
     "pool_f16",
+    "pool_f32_i32",
+    "pool_f16_i32",
     "softmax_f32",
     "softmax_f16",
     "reduce_f32",
@@ -118,6 +120,10 @@ pub struct PoolArgs {
     pub pb: [i64; 3],
     pub pe: [i64; 3],
     pub d: [i64; 3],
+    /// Channels (to locate n and c in channel-last storage).
+    pub c: i64,
+    pub in_nhwc: i32,
+    pub out_nhwc: i32,
 }
 
 #[repr(C)]
@@ -215,7 +221,7 @@ mod tests {
     fn struct_sizes_match_the_cuda_definitions() {
         assert_eq!(std::mem::size_of::<CopyArgs>(), 8 * 3 + 8 + 8 * 8 * 4 + 16);
         assert_eq!(std::mem::size_of::<GatherArgs>(), 8 * 3 + 8 + 8 * 4 + 8);
-        assert_eq!(std::mem::size_of::<PoolArgs>(), 8 * 3 + 16 + 8 * 3 * 7);
+        assert_eq!(std::mem::size_of::<PoolArgs>(), 8 * 3 + 16 + 8 * 3 * 7 + 16);
         assert_eq!(std::mem::size_of::<PwArgs>(), 8 * 8 + 8 + 8 + 8 + 8 * 8 + 8 * 64);
     }
 }
