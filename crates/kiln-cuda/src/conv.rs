@@ -292,3 +292,8 @@ pub fn to_krsc<T: Copy>(w: &[T], shape: &[usize]) -> Vec<T> {
     }
     out
 }
+
+/// 1×1 kernel, stride 1, no padding, no dilation, one group: a GEMM over the channels.
+pub fn is_pointwise(geo: &Geometry, w: &[usize]) -> bool {
+    w.len() == 4 && w[2] == 1 && w[3] == 1 && geo.groups == 1 && geo.pads.iter().all(|&p| p == 0) && geo.strides.iter().all(|&s| s == 1) && geo.dilations.iter().all(|&d| d == 1)
+}

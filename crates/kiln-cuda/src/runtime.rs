@@ -904,6 +904,8 @@ impl CudaContext {
                 // 32-bit indexing when the input and output both fit (the common case; much cheaper division).
                 let small = n < (1 << 31) && (numel(&xs) as u64) < (1 << 31);
                 let f = self.f(match (half, small) {
+                    (true, true) if r == 2 => "pool2d_f16",
+                    (false, true) if r == 2 => "pool2d_f32",
                     (true, true) => "pool_f16_i32",
                     (true, false) => "pool_f16",
                     (false, true) => "pool_f32_i32",
@@ -1133,6 +1135,9 @@ impl CudaContext {
         let Some(geo) = conv::geometry(&layer.kind, &xs, &ws, &y) else { return Ok(Ran::Host("asymmetric padding or rank")) };
         let key: Vec<usize> = xs.clone();
         let layouts = conv::Layouts { x_nhwc: self.nhwc(x_id), y_nhwc: self.nhwc(layer.outputs[0]), w_nhwc: engine.krsc[w_id] };
+        if layouts.x_nhwc && layouts.y_nhwc && conv::is_pointwise(&geo, &ws) {
+            return self.pointwise_convolution(i, epilogue, shapes, &xs, &ws);
+        }
         if self.conv.get(&i).is_none_or(|s| s.key != key) {
             let descs = conv::describe(&geo, dtype, &xs, &ws, &y, engine.program.tf32, layouts)?;
             let c = conv::candidates(self.handles.dnn, &descs)?;
@@ -1171,6 +1176,47 @@ impl CudaContext {
                 ins.push((b, shape, false));
             }
             self.pointwise(name, &ins, out, &y, layouts.y_nhwc)?;
+        }
+        Ok(Ran::Yes)
+    }
+
+    /// A 1×1, stride-1, unpadded convolution over channel-last tensors is a GEMM: Y[NHW, K] =
+    /// X[NHW, C] · Wᵀ (W is [K, C]). cuBLASLt runs it with Hopper's GEMM kernels and fuses bias and
+    /// ReLU in its epilogue; other activations use the layer's epilogue kernel.
+    fn pointwise_convolution(&mut self, i: usize, epilogue: Option<&str>, shapes: &[(DType, Vec<usize>)], xs: &[usize], ws: &[usize]) -> Result<Ran> {
+        let engine = self.engine.clone();
+        let layer = &engine.body.network.layers[i];
+        let LayerKind::Convolution { activation, .. } = &layer.kind else { return Ok(Ran::Host("kind")) };
+        let (y, dtype) = (shapes[0].1.clone(), shapes[0].0);
+        let (m, c, k) = ((xs[0] * xs[2] * xs[3]) as u64, xs[1] as u64, ws[0] as u64);
+        let bias_id = layer.inputs.get(2).copied().flatten();
+        let bias_ok = bias_id.is_none_or(|b| self.dtype_of(b) == dtype && numel(&self.shape_of(b)) == k as usize);
+        let act_fused = matches!(activation, None | Some(kiln_core::layer::ActivationKind::Relu));
+        let fused = bias_ok && act_fused;
+        let key: Vec<usize> = xs.to_vec();
+        if self.gemm.get(&i).is_none_or(|st| st.key != key) {
+            let p = gemm::Problem { m, n: k, k: c, batch: 1, a_stride: 0, b_stride: 0, trans_a: false, trans_b: true };
+            let mut st = gemm::describe(self.handles.lt, &p, dtype, engine.program.tf32, fused && bias_id.is_some(), if fused { activation.as_ref() } else { None })?;
+            st.key = key;
+            self.gemm.insert(i, st);
+        }
+        let ws_ptr = self.ensure_workspace(gemm::WORKSPACE)?;
+        let x = self.dev(layer.inputs[0].unwrap_or(0))?;
+        let w = self.dev(layer.inputs[1].unwrap_or(0))?;
+        let bias = match bias_id {
+            Some(b) => Some((self.dev(b)?, self.shape_of(b))),
+            None => None,
+        };
+        let out = self.alloc_outputs(i, shapes)?[0];
+        gemm::run(self.handles.lt, &self.gemm[&i], x, w, if fused { bias.as_ref().map(|b| b.0) } else { None }, out, ws_ptr, self.stream.raw)?;
+        if let (false, Some(name)) = (fused, epilogue) {
+            let mut ins = vec![(out, y.clone(), true)];
+            if let Some((b, bs)) = bias {
+                let mut shape = vec![numel(&bs)];
+                shape.extend(std::iter::repeat_n(1, y.len() - 2));
+                ins.push((b, shape, false));
+            }
+            self.pointwise(name, &ins, out, &y, true)?;
         }
         Ok(Ran::Yes)
     }

@@ -158,6 +158,50 @@ __device__ void pool(const PoolArgs& a) {
     stf(dst, i, out);
   }
 }
+// The 2-D case with scalar indices (no per-dimension arrays, which the generic kernel indexes
+// dynamically and so keeps in local memory): what CNNs run.
+template <typename T>
+__device__ void pool2d(const PoolArgs& a) {
+  const T* src = (const T*)a.src;
+  T* dst = (T*)a.dst;
+  const int C = (int)a.c, H = (int)a.in[0], W = (int)a.in[1], OH = (int)a.out[0], OW = (int)a.out[1];
+  const int KH = (int)a.k[0], KW = (int)a.k[1], SH = (int)a.s[0], SW = (int)a.s[1];
+  const int PH = (int)a.pb[0], PW = (int)a.pb[1], DH = (int)a.d[0], DW = (int)a.d[1];
+  const int EH = H + (int)a.pe[0], EW = W + (int)a.pe[1];
+  const int n = (int)a.nc * OH * OW;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+    int c, ow, oh, b, r;
+    if (a.out_nhwc) { c = i % C; r = i / C; ow = r % OW; r /= OW; oh = r % OH; b = r / OH; }
+    else { ow = i % OW; r = i / OW; oh = r % OH; r /= OH; c = r % C; b = r / C; }
+    const int h0 = oh * SH - PH, w0 = ow * SW - PW;
+    float acc = a.kind == 0 ? -kiln_inf() : 0.0f;
+    int count = 0;
+    for (int kh = 0; kh < KH; ++kh) {
+      const int h = h0 + kh * DH;
+      if (h < 0 || h >= H) continue;
+      for (int kw = 0; kw < KW; ++kw) {
+        const int w = w0 + kw * DW;
+        if (w < 0 || w >= W) continue;
+        const i64 off = a.in_nhwc ? (((i64)b * H + h) * W + w) * C + c : (((i64)b * C + c) * H + h) * W + w;
+        const float v = ldf(src, off);
+        if (a.kind == 0) acc = (v > acc || v != v) ? v : acc;
+        else if (a.kind == 1) acc += v;
+        else acc += powf(fabsf(v), a.p);
+        ++count;
+      }
+    }
+    float out;
+    if (a.kind == 0) out = acc;
+    else if (a.kind == 1) {
+      const int ph = (min(h0 + (KH - 1) * DH + 1, EH) - h0 + DH - 1) / DH;
+      const int pw = (min(w0 + (KW - 1) * DW + 1, EW) - w0 + DW - 1) / DW;
+      out = acc / (float)(a.count_include_pad ? ph * pw : (count > 0 ? count : 1));
+    } else out = powf(acc, 1.0f / a.p);
+    stf(dst, i, out);
+  }
+}
+extern "C" __global__ void pool2d_f32(PoolArgs a) { pool2d<float>(a); }
+extern "C" __global__ void pool2d_f16(PoolArgs a) { pool2d<kiln_half>(a); }
 extern "C" __global__ void pool_f32(PoolArgs a) { pool<float, i64>(a); }
 extern "C" __global__ void pool_f16(PoolArgs a) { pool<kiln_half, i64>(a); }
 extern "C" __global__ void pool_f32_i32(PoolArgs a) { pool<float, int>(a); }

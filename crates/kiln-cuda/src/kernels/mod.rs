@@ -18,6 +18,8 @@ pub const LIBRARY_KERNELS: &[&str] = &[
     "pool_f16",
     "pool_f32_i32",
     "pool_f16_i32",
+    "pool2d_f32",
+    "pool2d_f16",
     "softmax_f32",
     "softmax_f16",
     "reduce_f32",
