@@ -47,7 +47,7 @@ export function createBundle(cache: Uint8Array, opts: { device: string; backend?
     manifest: {
       device: opts.device,
       deviceInfo: info.device,
-      backend: opts.backend ?? 'cpu',
+      backend: opts.backend ?? (typeof info.device.backend === 'string' ? info.device.backend : 'cpu'),
       kilnVersion: opts.kilnVersion,
       entries: info.entries,
       bytes: cache.byteLength,

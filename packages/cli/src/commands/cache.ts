@@ -191,10 +191,11 @@ const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
     const device = str(values, 'device');
     const output = str(values, 'output');
     if (!device || !output) throw new UsageError('bundle needs --device <id> and -o <file>', CACHE_USAGE);
-    const backend = backendOf(str(values, 'backend'), CACHE_USAGE) ?? 'cpu';
+    const asked = backendOf(str(values, 'backend'), CACHE_USAGE);
     const { readCacheStrict, createBundle, defaultCachePath, writeFileAtomic } = await tc();
     const from = str(values, 'from') ?? process.env.KILN_TIMING_CACHE ?? defaultCachePath(device);
-    const b = createBundle(readCacheStrict(from).bytes, { device, backend, kilnVersion: VERSION });
+    // The backend is the cache's own (a CUDA cache bundles for the cuda backend) unless --backend says otherwise.
+    const b = createBundle(readCacheStrict(from).bytes, { device, ...(asked ? { backend: asked } : {}), kilnVersion: VERSION });
     writeFileAtomic(output, `${JSON.stringify(b)}\n`);
     out(`wrote ${output}: ${b.manifest.entries} entries for device ${device}, sha256 ${b.manifest.sha256}`);
     return 0;
