@@ -105,7 +105,7 @@ impl CpuEngine {
             .thread_name(|i| format!("kiln-cpu-{i}"))
             .build()
             .map_err(|e| kiln_err!(Internal, "cannot start {num_threads} CPU threads: {e}"))?;
-        Ok(CpuContext { engine: self.clone(), pool, slots: vec![None; self.num_slots], calibration: Calibration::default() })
+        Ok(CpuContext { engine: self.clone(), pool, slots: vec![None; self.num_slots], calibration: Calibration::default(), layer_ms: None })
     }
 }
 
@@ -141,6 +141,8 @@ pub struct CpuContext {
     pool: rayon::ThreadPool,
     slots: Vec<Option<TensorData>>,
     calibration: Calibration,
+    /// Per layer: milliseconds summed over the runs since profiling was switched on.
+    layer_ms: Option<Vec<f64>>,
 }
 
 /// Calibration statistics accumulated by `calibrate`, with the tensor id → entry map.
@@ -196,6 +198,16 @@ impl CpuContext {
         self.calibration = Calibration::default();
     }
 
+    /// Starts (zeroed) or stops per-layer timing of `run`.
+    pub fn set_profiling(&mut self, on: bool) {
+        self.layer_ms = on.then(|| vec![0.0; self.engine.body.network.layers.len()]);
+    }
+
+    /// Per layer: milliseconds summed over the runs since `set_profiling(true)`.
+    pub fn layer_times(&self) -> Option<&[f64]> {
+        self.layer_ms.as_deref()
+    }
+
     fn execute(&mut self, inputs: &[(String, Tensor)], calibrate: bool) -> Result<Vec<(String, Tensor)>> {
         let engine = self.engine.clone();
         let net = &engine.body.network;
@@ -233,7 +245,11 @@ impl CpuContext {
                     outs.push(Tensor { shape, data });
                 }
                 let tactic = engine.body.tactic(i);
+                let started = std::time::Instant::now();
                 self.pool.install(|| kernels::execute_with_tactic(&layer.kind, tactic, &ins, &mut outs)).map_err(|e| e.context(what()))?;
+                if let Some(ms) = self.layer_ms.as_mut() {
+                    ms[i] += started.elapsed().as_secs_f64() * 1e3;
+                }
                 outs
             };
             if calibrate {

@@ -58,6 +58,24 @@ impl AnyContext {
                 if opts.use_cuda_graph {
                     r.cuda_graph_reason = Some("CUDA graphs need the cuda backend".into());
                 }
+                if opts.profile {
+                    // A separate profiled pass, as on CUDA, so the timed iterations carry no timing overhead.
+                    let runs = opts.iterations.clamp(1, 20);
+                    c.set_profiling(true);
+                    for _ in 0..runs {
+                        c.run(inputs)?;
+                    }
+                    let sums = c.layer_times().map(|v| v.to_vec()).unwrap_or_default();
+                    c.set_profiling(false);
+                    let info = c.engine().info();
+                    r.layers = Some(
+                        info.layers
+                            .iter()
+                            .zip(sums)
+                            .map(|(l, s)| kiln_cuda::runtime::LayerTime { name: l.name.clone(), layer_type: l.layer_type.clone(), tactic: l.tactic.clone().unwrap_or_default(), ms: s / runs as f64 })
+                            .collect(),
+                    );
+                }
                 Ok(r)
             }
         }
