@@ -81,7 +81,7 @@ fn all_kernels() -> Vec<PointwiseKernel> {
 fn every_generated_kernel_and_the_library_compile_for_sm_90() {
     // SAFETY: a probe.
     if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-        eprintln!("SKIPPED: libnvrtc is not on the library path (run scripts/fetch-nvrtc.sh; see docs/gpu-testing.md)");
+        eprintln!("SKIPPED: libnvrtc is not on the library path (scripts/fetch-nvrtc.sh fetches it and prints the folder to put on LD_LIBRARY_PATH; scripts/test.sh does both)");
         return;
     }
     let ks = all_kernels();
