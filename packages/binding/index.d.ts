@@ -87,8 +87,9 @@ export declare function buildPlanSync(network: NativeNetwork, configJson: string
 /**
  * Builds a plan off the JS thread with tactic timing against `timingCache` (bytes of a timing
  * cache, or absent/empty for none); resolves to the plan, the report and the updated cache.
+ * `onProgress(done, total)`, if given, is called as layers' tactics are selected.
  */
-export declare function buildPlanWithReport(network: NativeNetwork, configJson: string, backend: string, timingCache?: Uint8Array | undefined | null): Promise<NativeBuildResult>
+export declare function buildPlanWithReport(network: NativeNetwork, configJson: string, backend: string, timingCache?: Uint8Array | undefined | null, onProgress?: (done: number, total: number) => void): Promise<NativeBuildResult>
 
 /** `buildPlanWithReport` on the calling thread. */
 export declare function buildPlanWithReportSync(network: NativeNetwork, configJson: string, backend: string, timingCache?: Uint8Array | undefined | null): NativeBuildResult

@@ -34,7 +34,6 @@ pub struct CudaBuildBackend {
     gpu: Arc<Gpu>,
     tf32: bool,
     bench: Mutex<Bench>,
-    progress: Option<Box<dyn Fn(usize, usize) + Send + Sync>>,
 }
 
 impl CudaBuildBackend {
@@ -48,12 +47,7 @@ impl CudaBuildBackend {
             crate::error::check_dnn(dnn::cudnnSetStream(h, stream.raw as _), "set stream")?;
             crate::error::check_lt(lt::cublasLtCreate(&mut l), "create handle")?;
         }
-        Ok(CudaBuildBackend { gpu, tf32: config.tf32, bench: Mutex::new(Bench { stream, dnn: h, lt: l }), progress: None })
-    }
-
-    pub fn with_progress(mut self, f: Box<dyn Fn(usize, usize) + Send + Sync>) -> Self {
-        self.progress = Some(f);
-        self
+        Ok(CudaBuildBackend { gpu, tf32: config.tf32, bench: Mutex::new(Bench { stream, dnn: h, lt: l }) })
     }
 }
 
@@ -198,11 +192,5 @@ impl BuildBackend for CudaBuildBackend {
 
     fn finalize(&self, body: &PlanBody) -> Result<Vec<u8>> {
         program::build_program(body, &self.gpu.arch, self.tf32)?.encode()
-    }
-
-    fn progress(&self, done: usize, total: usize) {
-        if let Some(f) = &self.progress {
-            f(done, total);
-        }
     }
 }

@@ -9,7 +9,9 @@ use crate::network::NativeNetwork;
 use kiln_core::builder::{build_plan as core_build_plan, BuilderConfig};
 use kiln_core::error::{ErrorCode, KilnError};
 use kiln_core::network::Network;
-use napi::bindgen_prelude::{AsyncTask, Buffer, Uint8Array};
+use kiln_core::builder::{BuildBackend, WithProgress};
+use napi::bindgen_prelude::{AsyncTask, Buffer, FnArgs, Uint8Array, Unknown};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Task};
 use napi_derive::napi;
 
@@ -93,13 +95,28 @@ pub struct NativeBuildResult {
 
 type ReportOutput = (Vec<u8>, String, Vec<u8>);
 
-fn build_with_report(network: &Network, config_json: &str, backend: &str, cache: Option<Vec<u8>>) -> kiln_core::Result<ReportOutput> {
+/// `onProgress(done, total)`: called from the JS thread (queued, non-blocking) as tactic selection goes.
+pub type ProgressFn = ThreadsafeFunction<FnArgs<(u32, u32)>, Unknown<'static>, FnArgs<(u32, u32)>, napi::Status, false>;
+
+fn build_with_report(network: &Network, config_json: &str, backend: &str, cache: Option<Vec<u8>>, progress: Option<&ProgressFn>) -> kiln_core::Result<ReportOutput> {
     let mut config = parse_config(config_json)?;
     config.timing_cache = cache;
-    let (plan, report) = match resolve_backend(backend)? {
-        Backend::Cpu => kiln_core::builder::build_plan_with_report(network, &config, &kiln_cpu::CpuBackend)?,
-        Backend::Cuda => kiln_core::builder::build_plan_with_report(network, &config, &kiln_cuda::CudaBuildBackend::new(&config)?)?,
+    let cuda;
+    let backend: &dyn BuildBackend = match resolve_backend(backend)? {
+        Backend::Cpu => &kiln_cpu::CpuBackend,
+        Backend::Cuda => {
+            cuda = kiln_cuda::CudaBuildBackend::new(&config)?;
+            &cuda
+        }
     };
+    let report_to_js = |done: usize, total: usize| {
+        if let Some(f) = progress {
+            // FnArgs spreads the pair into two JS arguments (a plain tuple would arrive as one array).
+            f.call(FnArgs::from((done as u32, total as u32)), ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    };
+    let with_progress = WithProgress { backend, progress: &report_to_js };
+    let (plan, report) = kiln_core::builder::build_plan_with_report(network, &config, &with_progress)?;
     let json = serde_json::to_string(&report).map_err(|e| KilnError::new(ErrorCode::Internal, format!("encoding the build report: {e}")))?;
     Ok((plan, json, report.updated_cache))
 }
@@ -109,6 +126,7 @@ pub struct BuildReportTask {
     config_json: String,
     backend: String,
     cache: Option<Vec<u8>>,
+    progress: Option<ProgressFn>,
 }
 
 impl Task for BuildReportTask {
@@ -116,7 +134,7 @@ impl Task for BuildReportTask {
     type JsValue = NativeBuildResult;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        Ok(guard("buildPlanWithReport", || build_with_report(&self.network, &self.config_json, &self.backend, self.cache.take())))
+        Ok(guard("buildPlanWithReport", || build_with_report(&self.network, &self.config_json, &self.backend, self.cache.take(), self.progress.as_ref())))
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<NativeBuildResult> {
@@ -128,14 +146,21 @@ impl Task for BuildReportTask {
 
 /// Builds a plan off the JS thread with tactic timing against `timingCache` (bytes of a timing
 /// cache, or absent/empty for none); resolves to the plan, the report and the updated cache.
+/// `onProgress(done, total)`, if given, is called as layers' tactics are selected.
 #[napi(ts_return_type = "Promise<NativeBuildResult>")]
-pub fn build_plan_with_report(network: &NativeNetwork, config_json: String, backend: String, timing_cache: Option<Uint8Array>) -> AsyncTask<BuildReportTask> {
-    AsyncTask::new(BuildReportTask { network: network.inner.clone(), config_json, backend, cache: timing_cache.map(|c| c.to_vec()) })
+pub fn build_plan_with_report(
+    network: &NativeNetwork,
+    config_json: String,
+    backend: String,
+    timing_cache: Option<Uint8Array>,
+    #[napi(ts_arg_type = "(done: number, total: number) => void")] on_progress: Option<ProgressFn>,
+) -> AsyncTask<BuildReportTask> {
+    AsyncTask::new(BuildReportTask { network: network.inner.clone(), config_json, backend, cache: timing_cache.map(|c| c.to_vec()), progress: on_progress })
 }
 
 /// `buildPlanWithReport` on the calling thread.
 #[napi]
 pub fn build_plan_with_report_sync(network: &NativeNetwork, config_json: String, backend: String, timing_cache: Option<Uint8Array>) -> Result<NativeBuildResult> {
-    call("buildPlanWithReportSync", || build_with_report(&network.inner, &config_json, &backend, timing_cache.map(|c| c.to_vec())))
+    call("buildPlanWithReportSync", || build_with_report(&network.inner, &config_json, &backend, timing_cache.map(|c| c.to_vec()), None))
         .map(|(plan, report_json, cache)| NativeBuildResult { plan: plan.into(), report_json, timing_cache: cache.into() })
 }

@@ -146,6 +146,42 @@ pub trait BuildBackend {
     fn progress(&self, _done: usize, _total: usize) {}
 }
 
+/// A backend whose tactic-selection progress is reported to a callback (the bindings' `onProgress`).
+pub struct WithProgress<'a> {
+    pub backend: &'a dyn BuildBackend,
+    pub progress: &'a (dyn Fn(usize, usize) + Sync),
+}
+
+impl BuildBackend for WithProgress<'_> {
+    fn name(&self) -> &'static str {
+        self.backend.name()
+    }
+    fn device_identity(&self) -> String {
+        self.backend.device_identity()
+    }
+    fn evaluate(&self, kind: &LayerKind, inputs: &[Option<&Tensor>], outputs: &mut [Tensor]) -> Result<()> {
+        self.backend.evaluate(kind, inputs, outputs)
+    }
+    fn device_capability(&self) -> String {
+        self.backend.device_capability()
+    }
+    fn tactic_library_version(&self) -> u32 {
+        self.backend.tactic_library_version()
+    }
+    fn tactics(&self, kind: &LayerKind, inputs: &[Option<TensorSig>]) -> Vec<String> {
+        self.backend.tactics(kind, inputs)
+    }
+    fn time_tactic(&self, kind: &LayerKind, tactic: &str, inputs: &[Option<&Tensor>], warmup: usize, samples: usize) -> Result<TimingSample> {
+        self.backend.time_tactic(kind, tactic, inputs, warmup, samples)
+    }
+    fn finalize(&self, body: &PlanBody) -> Result<Vec<u8>> {
+        self.backend.finalize(body)
+    }
+    fn progress(&self, done: usize, total: usize) {
+        (self.progress)(done, total);
+    }
+}
+
 /// How many layers each pass changed (reported by `kiln build --json`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
