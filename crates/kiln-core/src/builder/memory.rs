@@ -1,7 +1,8 @@
 //! The memory plan: one activation arena, with tensors whose lifetimes do not overlap sharing bytes.
 //!
 //! Sizes come from the largest shapes the optimization profiles allow. Lifetimes run from the
-//! producing layer to the last reader (network outputs live to the end). Placement is the greedy
+//! producing layer to the last reader (network outputs live to the end; a DequantizeLinear's input
+//! as long as its output). Placement is the greedy
 //! "largest first, lowest fitting offset" heuristic used by TFLite's arena planner.
 
 use super::{graph, profile, BuildBackend, OptimizationProfile};
@@ -69,6 +70,19 @@ pub fn plan_memory(net: &Network, max_dims: &[Vec<i64>]) -> MemoryPlan {
     for &o in &net.outputs {
         if let Some(p) = placements[o].as_mut() {
             p.last = n_layers;
+        }
+    }
+    // A quantized tensor lives as long as its dequantized copy, and a quantizer's input as long as
+    // its quantized output: a backend may read either in place of the later one (the CUDA backend's
+    // INT8 convolutions read the int8 tensor and skip the DequantizeLinear; a float reader's
+    // quantize-dequantize runs as one kernel from the QuantizeLinear's input). Later layers first,
+    // so that Q's input inherits the extended lifetime of Q's output.
+    for layer in net.layers.iter().rev() {
+        use crate::layer::LayerKind::{DequantizeLinear, QuantizeLinear};
+        if let (DequantizeLinear { .. } | QuantizeLinear { .. }, Some(Some(src)), Some(&out)) = (&layer.kind, layer.inputs.first(), layer.outputs.first()) {
+            if let (Some(last), Some(p)) = (placements[out].map(|p| p.last), placements[*src].as_mut()) {
+                p.last = p.last.max(last);
+            }
         }
     }
     let mut order: Vec<usize> = (0..placements.len()).filter(|&i| placements[i].is_some()).collect();

@@ -70,6 +70,11 @@ fn chain_is_fp16_safe(steps: &[PointwiseStep]) -> bool {
 fn role(kind: &LayerKind) -> Role {
     match kind {
         LayerKind::Convolution { .. } | LayerKind::MatrixMultiply { .. } | LayerKind::Activation { .. } => Role::Compute,
+        // INT8 with FP16 (`--int8 --fp16`): dequantization produces FP16 directly (its scale becomes
+        // float16, rounded once), and quantization reads FP16 activations as they are (widening them
+        // to float32 first is exact, so this is the same result without a Cast pass).
+        LayerKind::DequantizeLinear { .. } => Role::Compute,
+        LayerKind::QuantizeLinear { .. } => Role::PassThrough,
         LayerKind::Pooling { pooling, .. } if !matches!(pooling, PoolingKind::Lp { .. }) => Role::Compute,
         LayerKind::ElementWise { op } if matches!(op, ElementWiseOp::Add | ElementWiseOp::Sub | ElementWiseOp::Mul | ElementWiseOp::Max | ElementWiseOp::Min | ElementWiseOp::PRelu) => Role::Compute,
         LayerKind::PointwiseChain { steps } if chain_is_fp16_safe(steps) => Role::Compute,
