@@ -174,6 +174,23 @@ fn body(kind: &LayerKind, in_dtypes: &[Option<DType>], out_dtype: DType) -> Opti
             Some("float r = v0 != 0.0f ? v1 : v2;".into())
         }
         LayerKind::Identity if float(in_dtypes[0]) => Some("float r = v0;".into()),
+        // Per-tensor quantization (the caller checks that the scale has one element). As kiln-cpu's
+        // quant.rs: x / scale (not x * (1/scale)) rounded half to even (rintf in the default rounding
+        // mode), plus the zero point, saturated; NaN gives the zero point.
+        LayerKind::QuantizeLinear { .. } if float(in_dtypes[0]) && float(in_dtypes[1]) => {
+            let (lo, hi) = match out_dtype {
+                DType::Int8 => (-128, 127),
+                DType::Uint8 => (0, 255),
+                _ => return None,
+            };
+            let zp = if in_dtypes.len() > 2 { "v2" } else { "0.0f" };
+            Some(format!("float r = rintf(v0 / v1) + {zp};\n      r = (r != r) ? {zp} : fminf(fmaxf(r, {lo}.0f), {hi}.0f);"))
+        }
+        // (x - zero_point) * scale in f32, rounded once into the output (the scale's dtype).
+        LayerKind::DequantizeLinear { .. } if matches!(in_dtypes[0], Some(DType::Int8 | DType::Uint8 | DType::Int32)) && float(in_dtypes[1]) && out_float => {
+            let zp = if in_dtypes.len() > 2 { "v2" } else { "0.0f" };
+            Some(format!("float r = (v0 - {zp}) * v1;"))
+        }
         LayerKind::PointwiseChain { steps } if float(in_dtypes[0]) && in_dtypes[1..].iter().all(|d| float(*d)) && out_float => {
             let mut s = String::from("float acc = v0;\n");
             for step in steps {
@@ -239,7 +256,10 @@ pub fn pointwise_kernel(name: &str, kind: &LayerKind, in_dtypes: &[Option<DType>
             let e = match d {
                 DType::Float32 => format!("((const float*)a.in[{k}])[o{k}]"),
                 DType::Float16 => format!("h2f(((const kiln_half*)a.in[{k}])[o{k}])"),
-                DType::Bool => format!("(float)(((const unsigned char*)a.in[{k}])[o{k}])"),
+                DType::Bool | DType::Uint8 => format!("(float)(((const unsigned char*)a.in[{k}])[o{k}])"),
+                // Integer loads exist for Q/DQ (`body` admits integer inputs nowhere else).
+                DType::Int8 => format!("(float)(((const signed char*)a.in[{k}])[o{k}])"),
+                DType::Int32 => format!("(float)(((const int*)a.in[{k}])[o{k}])"),
                 _ => return None,
             };
             l += &format!("      float v{k} = {e};\n");
@@ -250,10 +270,44 @@ pub fn pointwise_kernel(name: &str, kind: &LayerKind, in_dtypes: &[Option<DType>
             DType::Float32 => "((float*)a.out)[i] = r;".to_string(),
             DType::Float16 => "((kiln_half*)a.out)[i] = f2h(r);".to_string(),
             DType::Bool => "((unsigned char*)a.out)[i] = r != 0.0f ? 1 : 0;".to_string(),
+            // Quantized values, already rounded and saturated by the body.
+            DType::Int8 => "((signed char*)a.out)[i] = (signed char)r;".to_string(),
+            DType::Uint8 => "((unsigned char*)a.out)[i] = (unsigned char)r;".to_string(),
             _ => return None,
         };
     }
-    let k = in_dtypes.len();
+    Some(assemble(name, in_dtypes.len(), &loads, &compute, &store))
+}
+
+/// DequantizeLinear(QuantizeLinear(x)) in one kernel, per-tensor, with the scales and zero points
+/// baked in as literals (one input, so the runtime takes the contiguous fast path): exactly the two
+/// layers' arithmetic (see `body`) without the int8 tensor between them. Used where no INT8 kernel
+/// reads the quantized tensor (float fallback of a quantized layer).
+pub fn fake_quant_kernel(name: &str, x: DType, out: DType, quant: (f32, f32, f32, f32), dequant: (f32, f32)) -> Option<PointwiseKernel> {
+    let (q_scale, q_zero, lo, hi) = quant;
+    let (d_scale, d_zero) = dequant;
+    let load = match x {
+        DType::Float32 => "((const float*)a.in[0])[o0]",
+        DType::Float16 => "h2f(((const kiln_half*)a.in[0])[o0])",
+        _ => return None,
+    };
+    let store = match out {
+        DType::Float32 => "((float*)a.out)[i] = r;",
+        DType::Float16 => "((kiln_half*)a.out)[i] = f2h(r);",
+        _ => return None,
+    };
+    let (sq, zq, zd, sd) = (lit(q_scale), lit(q_zero), lit(d_zero), lit(d_scale));
+    let compute = format!(
+        "float r = rintf(v0 / {sq}) + {zq};\n      r = (r != r) ? {zq} : fminf(fmaxf(r, {lo}), {hi});\n      r = (r - {zd}) * {sd};",
+        lo = lit(lo),
+        hi = lit(hi)
+    );
+    Some(assemble(name, 1, &format!("      float v0 = {load};\n"), &compute, store))
+}
+
+/// The kernel source around a body: the output walked in storage order, `k` inputs through their
+/// own strides.
+fn assemble(name: &str, k: usize, loads: &str, compute: &str, store: &str) -> PointwiseKernel {
     let offsets: String = (0..k).map(|j| format!("I o{j} = 0; ")).collect();
     let accumulate: String = (0..k).map(|j| format!("o{j} += c * (I)a.st[{j}][d]; ")).collect();
     let contiguous: String = (0..k).map(|j| format!("o{j} = (a.contig >> {j}) & 1 ? i : o{j}; ")).collect();
@@ -279,7 +333,7 @@ extern "C" __global__ void {name}(PwArgs a) {{ {name}_body<i64>(a); }}
 extern "C" __global__ void {name}_i32(PwArgs a) {{ {name}_body<int>(a); }}
 "#
     );
-    Some(PointwiseKernel { name: name.to_string(), source })
+    PointwiseKernel { name: name.to_string(), source }
 }
 
 /// The PwArgs struct, shared by all generated kernels.

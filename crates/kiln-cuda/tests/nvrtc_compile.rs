@@ -62,6 +62,16 @@ fn all_kernels() -> Vec<PointwiseKernel> {
     for (from, to) in [(DType::Float32, DType::Float16), (DType::Float16, DType::Float32), (DType::Int64, DType::Float32), (DType::Float32, DType::Int64), (DType::Float32, DType::Bool), (DType::Int32, DType::Int64), (DType::Uint8, DType::Float16), (DType::Bool, DType::Float32)] {
         add(LayerKind::Cast { to }, vec![Some(from)], to);
     }
+    // Per-tensor quantization: float32/float16 in, int8/uint8 out (with and without a zero point),
+    // and dequantization from int8/uint8/int32 to float32 or float16.
+    let (i8_, u8_, i32_) = (Some(DType::Int8), Some(DType::Uint8), Some(DType::Int32));
+    add(LayerKind::QuantizeLinear { axis: 1, saturate: true }, vec![f, f, i8_], DType::Int8);
+    add(LayerKind::QuantizeLinear { axis: 1, saturate: true }, vec![h, f, u8_], DType::Uint8);
+    add(LayerKind::QuantizeLinear { axis: 1, saturate: true }, vec![h, f], DType::Uint8);
+    add(LayerKind::DequantizeLinear { axis: 1 }, vec![i8_, f, i8_], DType::Float32);
+    add(LayerKind::DequantizeLinear { axis: 1 }, vec![i8_, h], DType::Float16);
+    add(LayerKind::DequantizeLinear { axis: 1 }, vec![u8_, f, u8_], DType::Float32);
+    add(LayerKind::DequantizeLinear { axis: 1 }, vec![i32_, f], DType::Float32);
     add(
         LayerKind::PointwiseChain {
             steps: vec![
@@ -74,6 +84,8 @@ fn all_kernels() -> Vec<PointwiseKernel> {
         vec![h, h, f],
         DType::Float16,
     );
+    ks.push(kiln_cuda::codegen::fake_quant_kernel("fq_f16", DType::Float16, DType::Float16, (0.02, 0.0, -128.0, 127.0), (0.02, 0.0)).unwrap());
+    ks.push(kiln_cuda::codegen::fake_quant_kernel("fq_f32", DType::Float32, DType::Float16, (0.5, 3.0, 0.0, 255.0), (0.5, 3.0)).unwrap());
     ks
 }
 
