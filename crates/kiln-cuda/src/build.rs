@@ -4,11 +4,13 @@
 
 use crate::conv;
 use crate::gemm;
-use crate::gpu::{DeviceBuffer, Event, Gpu, Stream};
+use crate::gpu::{DeviceBuffer, Event, Gpu, Module, Stream};
+use crate::int8;
 use crate::program;
 use cudarc::cublaslt::sys as lt;
 use cudarc::cudnn::sys as dnn;
 use kiln_core::builder::{BuildBackend, BuilderConfig};
+use kiln_core::dtype::DType;
 use kiln_core::error::Result;
 use kiln_core::infer::{infer, InferInput, TensorInfo};
 use kiln_core::layer::LayerKind;
@@ -191,6 +193,177 @@ impl BuildBackend for CudaBuildBackend {
     }
 
     fn finalize(&self, body: &PlanBody) -> Result<Vec<u8>> {
-        program::build_program(body, &self.gpu.arch, self.tf32)?.encode()
+        let net = &body.network;
+        // INT8 candidates are timed at the first profile's opt shapes, as tactics are.
+        let opt = body.profiles.first();
+        let dims = kiln_core::builder::graph::dims_at(net, |id| opt.and_then(|p| p.shapes.get(&net.tensors[id].name)).map(|r| r.opt.iter().map(|&d| d as i64).collect()), self);
+        let mut library: Option<Module> = None;
+        // KILN_CUDA_INT8=always takes INT8 wherever cuDNN runs it (tests use it to check the INT8
+        // kernels whatever the timing), =never keeps every convolution in float; by default the
+        // faster one is kept.
+        let int8_mode = std::env::var("KILN_CUDA_INT8").unwrap_or_default();
+        if int8_mode == "never" {
+            return program::build_program(body, &self.gpu.arch, self.tf32, &mut |_| Ok(None))?.encode();
+        }
+        let mut choose = |c: &int8::Candidate| -> Result<Option<i32>> {
+            let layer = &net.layers[c.layer];
+            let concrete = |id: usize| -> Option<Vec<usize>> { dims[id].iter().map(|&d| (d >= 0).then_some(d as usize)).collect() };
+            let (Some(xs), Some(ws), Some(y)) = (concrete(c.q), layer.inputs[1].and_then(concrete), concrete(layer.outputs[0])) else { return Ok(None) };
+            let Some(geo) = conv::geometry(&layer.kind, &xs, &ws, &y) else { return Ok(None) };
+            if !conv::int8_shape_ok(&geo, &xs, &ws) {
+                return Ok(None);
+            }
+            if library.is_none() {
+                let mut m = Module::load(&self.gpu, &[crate::kernels::library_cubin(&self.gpu.arch)?])?;
+                m.resolve(&EPILOGUES.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+                library = Some(m);
+            }
+            let float_algo = body.tactic(c.layer).and_then(|t| t.strip_prefix("cudnn:algo=")).and_then(|a| a.parse().ok());
+            let shape = ConvShape { dtype: net.tensors[layer.outputs[0]].dtype, xs, ws, y, geo, bias: layer.inputs.get(2).copied().flatten().is_some(), lo: c.lo, hi: c.hi };
+            let (int8, float_ms) = self.time_int8(library.as_ref().unwrap(), &shape, float_algo).map_err(|e| e.context(format!("timing INT8 for layer '{}'", layer.name)))?;
+            Ok(match int8_mode.as_str() {
+                "always" => int8.map(|(_, a)| a),
+                _ => int8.filter(|(t, _)| *t < float_ms).map(|(_, a)| a),
+            })
+        };
+        program::build_program(body, &self.gpu.arch, self.tf32, &mut choose)?.encode()
+    }
+}
+
+const EPILOGUES: [&str; 3] = ["conv_epilogue_f32_f32", "conv_epilogue_f32_f16", "conv_epilogue_f16_f16"];
+
+/// One convolution at concrete shapes, as the INT8 comparison times it.
+struct ConvShape {
+    dtype: DType,
+    xs: Vec<usize>,
+    ws: Vec<usize>,
+    y: Vec<usize>,
+    geo: conv::Geometry,
+    bias: bool,
+    lo: f32,
+    hi: f32,
+}
+
+impl CudaBuildBackend {
+    /// Times a convolution both ways, channel-last as the runtime runs it: in float (the runtime's
+    /// path: cuBLASLt for 1×1 convolutions, else cuDNN with the tuned algorithm, plus the
+    /// bias/activation pass) and in INT8 (each cuDNN INT8 algorithm, plus the scaling epilogue).
+    /// Returns the fastest INT8 algorithm with its time (None: cuDNN runs none here) and the float time.
+    fn time_int8(&self, library: &Module, c: &ConvShape, float_algo: Option<i32>) -> Result<(Option<(f64, i32)>, f64)> {
+        let b = self.bench.lock().map_err(|_| kiln_err!(Internal, "tactic timer poisoned"))?;
+        self.gpu.bind()?;
+        let numel = |s: &[usize]| s.iter().product::<usize>();
+        let esize = c.dtype.size();
+        let zeroed = |bytes: usize, what: &str| -> Result<DeviceBuffer> {
+            let buf = DeviceBuffer::alloc(&self.gpu, bytes.max(1), what)?;
+            b.stream.memset(buf.ptr, bytes.max(1))?;
+            Ok(buf)
+        };
+        let k = c.ws[0];
+        let x = zeroed(numel(&c.xs) * esize, "an INT8-timing input")?;
+        let w = zeroed(numel(&c.ws) * esize, "an INT8-timing filter")?;
+        let y = zeroed(numel(&c.y) * esize, "an INT8-timing output")?;
+        let bias = zeroed(k * esize, "an INT8-timing bias")?;
+        let alpha = zeroed(k * 4, "an INT8-timing scale")?;
+        let acc = zeroed(numel(&c.y) * 4, "an INT8-timing accumulator")?;
+        let mut ws = zeroed(gemm::WORKSPACE, "an INT8-timing workspace")?;
+        b.stream.sync()?;
+        let n4 = (numel(&c.y) / 4) as u64;
+        let epilogue = |f: cudarc::driver::sys::CUfunction, src: u64, alpha_ptr: u64| -> Result<()> {
+            let mut a = crate::kernels::ConvEpilogueArgs { acc: src, alpha: alpha_ptr, bias: if c.bias { bias.ptr } else { 0 }, y: y.ptr, n4: n4 as i64, k4: (k / 4) as i64, lo: c.lo, hi: c.hi };
+            crate::gpu::launch(f, &b.stream, n4, 256, &mut a)
+        };
+        let half = c.dtype == DType::Float16;
+        let ep_float = library.function(if half { EPILOGUES[2] } else { EPILOGUES[0] })?;
+        let ep_int8 = library.function(if half { EPILOGUES[1] } else { EPILOGUES[0] })?;
+        let nhwc = conv::Layouts { x_nhwc: true, y_nhwc: true, w_nhwc: true };
+
+        // Float, as the runtime would run it.
+        let float_ms = if conv::is_pointwise(&c.geo, &c.ws) {
+            let p = gemm::Problem { m: (c.xs[0] * c.xs[2] * c.xs[3]) as u64, n: k as u64, k: c.xs[1] as u64, batch: 1, a_stride: 0, b_stride: 0, trans_a: false, trans_b: true };
+            let relu = (c.lo == 0.0 && c.hi == f32::INFINITY).then_some(kiln_core::layer::ActivationKind::Relu);
+            let fused = c.lo == f32::NEG_INFINITY && c.hi == f32::INFINITY || relu.is_some();
+            let st = gemm::describe(b.lt, &p, c.dtype, self.tf32, c.bias && fused, relu.as_ref())?;
+            self.median_ms(&b.stream, &mut || {
+                gemm::run(b.lt, &st, x.ptr, w.ptr, if c.bias && fused { Some(bias.ptr) } else { None }, y.ptr, ws.ptr, b.stream.raw)?;
+                if fused { Ok(()) } else { epilogue(ep_float, y.ptr, 0) }
+            })?
+        } else {
+            let descs = conv::describe(&c.geo, c.dtype, &c.xs, &c.ws, &c.y, self.tf32, nhwc)?;
+            let listed = conv::candidates(b.dnn, &descs)?;
+            let algo = float_algo.filter(|a| listed.iter().any(|(x, _)| x == a)).or(listed.first().map(|(a, _)| *a));
+            match algo.and_then(conv::algo_from) {
+                None => f64::INFINITY,
+                Some(a) => {
+                    let need = conv::workspace_size(b.dnn, &descs, a)?.max(listed.iter().find(|(x, _)| *x == a as i32).map(|(_, m)| *m).unwrap_or(0));
+                    if need > ws.bytes {
+                        ws = zeroed(need, "an INT8-timing workspace")?;
+                    }
+                    let st = conv::ConvState { key: Vec::new(), descs, algo: a, workspace: need };
+                    let epilogue_needed = c.bias || c.lo > f32::NEG_INFINITY || c.hi < f32::INFINITY;
+                    self.median_ms(&b.stream, &mut || {
+                        conv::forward(b.dnn, &st, x.ptr, w.ptr, y.ptr, ws.ptr, ws.bytes)?;
+                        if epilogue_needed { epilogue(ep_float, y.ptr, 0) } else { Ok(()) }
+                    })?
+                }
+            }
+        };
+
+        // INT8: every algorithm cuDNN ranks for the INT8 descriptors.
+        let descs = conv::describe_int8(&c.geo, &c.xs, &c.ws, &c.y)?;
+        let mut algos: Vec<(i32, usize)> = conv::candidates(b.dnn, &descs).unwrap_or_default();
+        // IMPLICIT_PRECOMP_GEMM is the algorithm cuDNN documents for INT8; try it even when unranked.
+        if !algos.iter().any(|(a, _)| *a == 1) {
+            algos.push((1, 0));
+        }
+        let mut best: Option<(f64, i32)> = None;
+        let mut st = conv::ConvState { key: Vec::new(), descs, algo: dnn::cudnnConvolutionFwdAlgo_t::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, workspace: 0 };
+        for (algo, listed) in algos {
+            let Some(a) = conv::algo_from(algo) else { continue };
+            let Ok(need) = conv::workspace_size(b.dnn, &st.descs, a) else { continue };
+            let need = need.max(listed);
+            if need > conv::WORKSPACE_LIMIT {
+                continue;
+            }
+            if need > ws.bytes {
+                ws = zeroed(need, "an INT8-timing workspace")?;
+            }
+            st.algo = a;
+            st.workspace = need;
+            // An algorithm cuDNN rejects at these shapes (NOT_SUPPORTED) is not a candidate; a
+            // device fault ends the build.
+            let timed = self.median_ms(&b.stream, &mut || {
+                conv::forward(b.dnn, &st, x.ptr, w.ptr, acc.ptr, ws.ptr, ws.bytes)?;
+                epilogue(ep_int8, acc.ptr, alpha.ptr)
+            });
+            match timed {
+                Ok(ms) if best.is_none_or(|(t, _)| ms < t) => best = Some((ms, algo)),
+                Ok(_) => {}
+                Err(e) if e.code == kiln_core::error::ErrorCode::DeviceError => return Err(e),
+                Err(_) => {}
+            }
+        }
+        if std::env::var_os("KILN_CUDA_TRACE").is_some() {
+            eprintln!("kiln-cuda: int8 {:?} x{:?} w{:?}: float {float_ms:.4} ms, int8 {:?}", c.dtype, c.xs, c.ws, best);
+        }
+        Ok((best, float_ms))
+    }
+
+    /// Median of 10 timed runs after 3 warm-up runs (CUDA events on the bench stream).
+    fn median_ms(&self, stream: &Stream, run: &mut dyn FnMut() -> Result<()>) -> Result<f64> {
+        for _ in 0..3 {
+            run()?;
+        }
+        stream.sync()?;
+        let (e0, e1) = (Event::new(&self.gpu)?, Event::new(&self.gpu)?);
+        let mut times = Vec::with_capacity(10);
+        for _ in 0..10 {
+            e0.record(stream)?;
+            run()?;
+            e1.record(stream)?;
+            times.push(e0.elapsed_ms(&e1)?);
+        }
+        times.sort_by(|a, b| a.total_cmp(b));
+        Ok(times[times.len() / 2])
     }
 }

@@ -209,6 +209,87 @@ pub fn describe(geo: &Geometry, dtype: DType, x: &[usize], w: &[usize], y: &[usi
     }
 }
 
+/// Descriptors of an INT8 convolution (cuDNN's INT8_EXT_CONFIG): int8 NHWC input, int8 KRSC
+/// filter, int32 accumulation, float32 NHWC output holding the raw integer sums (the epilogue
+/// applies the scales). cuDNN requires 2-D convolutions, one group and channel counts that are
+/// multiples of 4 (`int8_shape_ok`).
+pub fn describe_int8(geo: &Geometry, x: &[usize], w: &[usize], y: &[usize]) -> Result<ConvDescs> {
+    if !int8_shape_ok(geo, x, w) {
+        kiln_core::kiln_bail!(Unsupported, "INT8 convolutions need 2-D, one group and channels that are multiples of 4 (input {x:?}, filter {w:?})");
+    }
+    let i = |v: usize| v as i32;
+    let (int8, float) = (dnn::cudnnDataType_t::CUDNN_DATA_INT8, dnn::cudnnDataType_t::CUDNN_DATA_FLOAT);
+    let nhwc = dnn::cudnnTensorFormat_t::CUDNN_TENSOR_NHWC;
+    // SAFETY: descriptor calls with arrays of the stated lengths; failures are returned.
+    unsafe {
+        let mut d = ConvDescs { x: std::ptr::null_mut(), w: std::ptr::null_mut(), conv: std::ptr::null_mut(), y: std::ptr::null_mut() };
+        check_dnn(dnn::cudnnCreateTensorDescriptor(&mut d.x), "create tensor descriptor")?;
+        check_dnn(dnn::cudnnCreateFilterDescriptor(&mut d.w), "create filter descriptor")?;
+        check_dnn(dnn::cudnnCreateConvolutionDescriptor(&mut d.conv), "create convolution descriptor")?;
+        check_dnn(dnn::cudnnCreateTensorDescriptor(&mut d.y), "create tensor descriptor")?;
+        check_dnn(dnn::cudnnSetTensor4dDescriptor(d.x, nhwc, int8, i(x[0]), i(x[1]), i(x[2]), i(x[3])), "set INT8 input descriptor")?;
+        check_dnn(dnn::cudnnSetFilter4dDescriptor(d.w, int8, nhwc, i(w[0]), i(w[1]), i(w[2]), i(w[3])), "set INT8 filter descriptor")?;
+        check_dnn(dnn::cudnnSetTensor4dDescriptor(d.y, nhwc, float, i(y[0]), i(y[1]), i(y[2]), i(y[3])), "set INT8 output descriptor")?;
+        check_dnn(
+            dnn::cudnnSetConvolution2dDescriptor(
+                d.conv,
+                geo.pads[0],
+                geo.pads[1],
+                geo.strides[0],
+                geo.strides[1],
+                geo.dilations[0],
+                geo.dilations[1],
+                dnn::cudnnConvolutionMode_t::CUDNN_CROSS_CORRELATION,
+                dnn::cudnnDataType_t::CUDNN_DATA_INT32,
+            ),
+            "set INT8 convolution descriptor",
+        )?;
+        check_dnn(dnn::cudnnSetConvolutionMathType(d.conv, dnn::cudnnMathType_t::CUDNN_TENSOR_OP_MATH), "set math type")?;
+        Ok(d)
+    }
+}
+
+/// Shapes cuDNN's INT8 convolutions take: 2-D, one group, input and output channels % 4 == 0.
+pub fn int8_shape_ok(geo: &Geometry, x: &[usize], w: &[usize]) -> bool {
+    x.len() == 4 && w.len() == 4 && geo.groups == 1 && geo.pads.len() == 2 && x[1] % 4 == 0 && w[0] % 4 == 0 && w[1] == x[1]
+}
+
+/// Per-output-channel INT8 filter: the integers (same [K, C, R, S] order) and each channel's scale.
+pub struct Int8Filter {
+    pub values: Vec<i8>,
+    pub scales: Vec<f32>,
+}
+
+/// Recovers the INT8 filter from fake-quantized float weights (what the INT8 builder pass leaves:
+/// w = q · s_k with s_k = max|W_k| / 127, as pytorch-quantization and TensorRT's per-channel weight
+/// quantization define it). `None` when the weights are not of that form, checked value by value
+/// (`tol` relative to each channel's max: about 1e-6 for float32 weights, 2^-9 for float16 ones,
+/// whose rounding shifts the values but never by half a step): such a layer stays in float.
+pub fn quantize_filter(w: &[f32], k: usize, tol: f32) -> Option<Int8Filter> {
+    if k == 0 || w.len() % k != 0 {
+        return None;
+    }
+    let per = w.len() / k;
+    let mut values = Vec::with_capacity(w.len());
+    let mut scales = Vec::with_capacity(k);
+    for ch in w.chunks(per) {
+        let m = ch.iter().fold(0f32, |a, v| a.max(v.abs()));
+        if !m.is_finite() {
+            return None;
+        }
+        let s = if m > 0.0 { m / 127.0 } else { 1.0 };
+        for &v in ch {
+            let q = (v / s).round_ties_even();
+            if q.abs() > 127.0 || (q * s - v).abs() > tol * m.max(f32::MIN_POSITIVE) {
+                return None;
+            }
+            values.push(q as i8);
+        }
+        scales.push(s);
+    }
+    Some(Int8Filter { values, scales })
+}
+
 /// cuDNN's heuristic ranking of the forward algorithms that fit the workspace limit.
 pub fn candidates(handle: dnn::cudnnHandle_t, d: &ConvDescs) -> Result<Vec<(i32, usize)>> {
     let mut perf = [std::mem::MaybeUninit::<dnn::cudnnConvolutionFwdAlgoPerf_t>::zeroed(); 8];

@@ -9,6 +9,7 @@ pub mod device;
 pub mod error;
 pub mod gemm;
 pub mod gpu;
+pub mod int8;
 pub mod kernels;
 pub mod libs;
 pub mod nvrtc;

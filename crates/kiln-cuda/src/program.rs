@@ -23,6 +23,16 @@ pub enum Exec {
     /// cuBLASLt; `heuristic` indexes cuBLASLt's heuristic list. `fused`: bias/activation in
     /// cuBLASLt's epilogue, else `epilogue` kernel.
     Gemm { heuristic: u32, fused: bool, epilogue: Option<String> },
+    /// INT8 convolution (see `int8`): reads the int8 tensor `q` that its input was dequantized
+    /// from, accumulates in int32 (cuDNN algorithm `algo`), and the library epilogue applies
+    /// alpha[k] = x_scale · s_w[k], the bias and the activation as a clamp to [lo, hi].
+    ConvInt8 { q: usize, x_scale: f32, algo: i32, lo: f32, hi: f32 },
+    /// Not run: a DequantizeLinear whose every reader is an INT8 convolution, or a QuantizeLinear
+    /// whose every reader became a `FakeQuant`.
+    Skip,
+    /// A DequantizeLinear computed straight from its QuantizeLinear's input `x` (the generated
+    /// `kernel` does both; see `int8::fuse_fake_quantization`).
+    FakeQuant { kernel: String, x: usize },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,6 +105,11 @@ fn epilogue(name: &str, out: DType, bias: Option<DType>, act: Option<&Activation
     codegen::pointwise_kernel(name, &LayerKind::PointwiseChain { steps }, &ins, out)
 }
 
+/// A Q/DQ layer whose scale (and zero point) is one value.
+fn per_tensor_scale(net: &Network, layer: &Layer) -> bool {
+    layer.inputs.iter().skip(1).flatten().all(|&id| net.tensors[id].dims.iter().product::<i64>() == 1)
+}
+
 /// Decides each layer's execution and generates the kernels; `tactic(i)` is the builder's choice.
 pub fn plan_layers(body: &PlanBody) -> (Vec<Exec>, Vec<codegen::PointwiseKernel>) {
     let net = &body.network;
@@ -128,6 +143,8 @@ pub fn plan_layers(body: &PlanBody) -> (Vec<Exec>, Vec<codegen::PointwiseKernel>
                 gen.extend(ep);
                 Exec::Gemm { heuristic, fused, epilogue: name }
             }
+            // Per-axis (de)quantization has no GPU kernel yet; per-tensor runs as a generated kernel.
+            (LayerKind::QuantizeLinear { .. } | LayerKind::DequantizeLinear { .. }, _) if !per_tensor_scale(net, layer) => Exec::Host,
             (kind, Some(o)) if layer.outputs.len() == 1 => match codegen::pointwise_kernel(&format!("pw_{i}"), kind, &ins, o) {
                 Some(k) => {
                     let name = k.name.clone();
@@ -145,26 +162,40 @@ pub fn plan_layers(body: &PlanBody) -> (Vec<Exec>, Vec<codegen::PointwiseKernel>
     (execs, gen)
 }
 
-/// Compiles the plan's kernels for `arch` and packs the program.
-pub fn build_program(body: &PlanBody, arch: &str, tf32: bool) -> Result<Program> {
-    let (layers, generated) = plan_layers(body);
+/// Compiles the plan's kernels for `arch` and packs the program. `choose_int8` decides, for each
+/// convolution that can run in INT8 (its input channel-last, see `int8::candidates`), the cuDNN
+/// algorithm to run it with, or `None` to keep it in float (the builder times both).
+pub fn build_program(body: &PlanBody, arch: &str, tf32: bool, choose_int8: &mut dyn FnMut(&crate::int8::Candidate) -> Result<Option<i32>>) -> Result<Program> {
+    let (mut layers, mut generated) = plan_layers(body);
+    if layers.len() != body.network.layers.len() {
+        kiln_bail!(Internal, "CUDA program has {} layers for {} network layers", layers.len(), body.network.layers.len());
+    }
+    let nhwc = channel_last(&body.network, &layers);
+    for c in crate::int8::candidates(&body.network) {
+        let y = body.network.layers[c.layer].outputs[0];
+        if !nhwc[c.q] || !nhwc[y] || !matches!(layers[c.layer], Exec::Conv { .. }) {
+            continue;
+        }
+        if let Some(algo) = choose_int8(&c)? {
+            layers[c.layer] = Exec::ConvInt8 { q: c.q, x_scale: c.x_scale, algo, lo: c.lo, hi: c.hi };
+        }
+    }
+    crate::int8::skip_dead_dequantize(&body.network, &mut layers);
+    generated.extend(crate::int8::fuse_fake_quantization(&body.network, &mut layers));
     let mut cubins = vec![crate::kernels::library_cubin(arch)?];
     if !generated.is_empty() {
         cubins.push(crate::nvrtc::compile(&crate::kernels::generated_source(&generated), arch)?);
     }
     let mut kernels: Vec<String> = crate::kernels::LIBRARY_KERNELS.iter().map(|s| s.to_string()).collect();
     kernels.extend(generated.iter().flat_map(|k| [k.name.clone(), format!("{}_i32", k.name)]));
-    if layers.len() != body.network.layers.len() {
-        kiln_bail!(Internal, "CUDA program has {} layers for {} network layers", layers.len(), body.network.layers.len());
-    }
-    let nhwc = channel_last(&body.network, &layers);
     Ok(Program { arch: arch.to_string(), cubins, tf32, layers, kernels, nhwc })
 }
 
 /// Whether layer `exec` reads input slot `slot` / writes its output in either layout.
 fn layout_free(net: &Network, layer: &Layer, exec: &Exec, slot: Option<usize>) -> bool {
     match (exec, &layer.kind) {
-        (Exec::Conv { .. }, _) => slot.is_none() || slot == Some(0),
+        (Exec::Conv { .. } | Exec::ConvInt8 { .. }, _) => slot.is_none() || slot == Some(0),
+        (Exec::Skip | Exec::FakeQuant { .. }, _) => true,
         (Exec::Kernel(_), _) => true,
         (Exec::Native, LayerKind::Pooling { .. }) => slot.is_none() || slot == Some(0),
         _ => {
@@ -176,7 +207,8 @@ fn layout_free(net: &Network, layer: &Layer, exec: &Exec, slot: Option<usize>) -
 
 /// Decides which tensors are stored NHWC (see `Program::nhwc`).
 pub fn channel_last(net: &Network, execs: &[Exec]) -> Vec<bool> {
-    let mut ok: Vec<bool> = net.tensors.iter().map(|t| matches!(t.dtype, DType::Float16 | DType::Float32) && t.dims.len() == 4 && t.value.is_none()).collect();
+    // Int8 activations too: the quantized inputs of INT8 convolutions (cuDNN takes them NHWC only).
+    let mut ok: Vec<bool> = net.tensors.iter().map(|t| matches!(t.dtype, DType::Float16 | DType::Float32 | DType::Int8) && t.dims.len() == 4 && t.value.is_none()).collect();
     for &io in net.inputs.iter().chain(net.outputs.iter()) {
         ok[io] = false;
     }
@@ -226,5 +258,8 @@ pub fn describe(exec: &Exec) -> &'static str {
         Exec::Native => "kiln:kernel",
         Exec::Conv { .. } => "cudnn:heuristic",
         Exec::Gemm { .. } => "cublaslt:heuristic",
+        Exec::ConvInt8 { .. } => "cudnn:int8",
+        Exec::Skip => "skipped (fused into its readers)",
+        Exec::FakeQuant { .. } => "nvrtc:quantize-dequantize",
     }
 }

@@ -42,7 +42,55 @@ pub struct CudaEngine {
     weights: Vec<Option<u64>>,
     /// Per tensor: a filter uploaded channel-last (KRSC).
     krsc: Vec<bool>,
+    /// Per layer: the INT8 filter and epilogue scales of an INT8 convolution.
+    int8: Vec<Option<Int8Weights>>,
     _weight_buffer: Option<DeviceBuffer>,
+    _int8_buffer: Option<DeviceBuffer>,
+}
+
+/// Device pointers of one INT8 convolution's constants.
+#[derive(Debug, Clone, Copy)]
+struct Int8Weights {
+    /// int8 filter, KRSC.
+    filter: u64,
+    /// float32 per output channel: x_scale · s_w[k].
+    alpha: u64,
+}
+
+/// Quantizes the filters of the program's INT8 convolutions (from the plan's fake-quantized
+/// weights, `int8::filter`) and uploads them with their scales, in one buffer.
+fn upload_int8_filters(gpu: &Arc<Gpu>, body: &PlanBody, program: &Program) -> Result<(Vec<Option<Int8Weights>>, Option<DeviceBuffer>)> {
+    let net = &body.network;
+    let mut staged: Vec<(usize, Vec<u8>, Vec<u8>)> = Vec::new();
+    for (i, (layer, exec)) in net.layers.iter().zip(&program.layers).enumerate() {
+        let Exec::ConvInt8 { x_scale, .. } = exec else { continue };
+        let w = layer.inputs.get(1).copied().flatten().and_then(|w| net.tensors[w].value.as_ref().map(|v| (v, net.tensors[w].dtype)));
+        let f = w.and_then(|(v, d)| crate::int8::filter(v, d).map(|f| (f, v.shape.clone())));
+        let Some((f, shape)) = f else {
+            kiln_bail!(CorruptPlan, "layer '{}' is planned as an INT8 convolution but its weights are not INT8 values; rebuild the plan", layer.name);
+        };
+        let filter: Vec<u8> = crate::conv::to_krsc(&f.values, &shape).into_iter().map(|v| v as u8).collect();
+        let alpha: Vec<u8> = f.scales.iter().flat_map(|s| (s * x_scale).to_le_bytes()).collect();
+        staged.push((i, filter, alpha));
+    }
+    let mut out = vec![None; net.layers.len()];
+    if staged.is_empty() {
+        return Ok((out, None));
+    }
+    let slot = |n: usize| (n as u64).div_ceil(256).max(1) * 256;
+    let total: u64 = staged.iter().map(|(_, f, a)| slot(f.len()) + slot(a.len())).sum();
+    let buf = DeviceBuffer::alloc(gpu, total as usize, "the plan's INT8 filters")?;
+    let stream = Stream::new(gpu)?;
+    let mut off = 0u64;
+    for (i, filter, alpha) in &staged {
+        stream.htod(buf.ptr + off, filter)?;
+        let a = buf.ptr + off + slot(filter.len());
+        stream.htod(a, alpha)?;
+        out[*i] = Some(Int8Weights { filter: buf.ptr + off, alpha: a });
+        off += slot(filter.len()) + slot(alpha.len());
+    }
+    stream.sync()?;
+    Ok((out, Some(buf)))
 }
 
 impl CudaEngine {
@@ -62,8 +110,11 @@ impl CudaEngine {
         module.resolve(&program.kernels)?;
         let mut info = plan_info(&header, &body);
         for (l, e) in info.layers.iter_mut().zip(&program.layers) {
-            if l.tactic.is_none() || matches!(e, Exec::Host) {
-                l.tactic = Some(crate::program::describe(e).to_string());
+            match e {
+                Exec::ConvInt8 { algo, .. } => l.tactic = Some(format!("cudnn:int8:algo={algo}")),
+                Exec::Skip | Exec::Host => l.tactic = Some(crate::program::describe(e).to_string()),
+                _ if l.tactic.is_none() => l.tactic = Some(crate::program::describe(e).to_string()),
+                _ => {}
             }
         }
         // Convolution filters of channel-last convolutions go up as KRSC (cuDNN's NHWC filter format).
@@ -76,11 +127,21 @@ impl CudaEngine {
                 }
             }
         }
+        // Constants that only INT8 convolutions read (their float filters) stay on the host: those
+        // layers read the INT8 filters below.
+        let mut read_as_float = vec![false; net.tensors.len()];
+        for (layer, exec) in net.layers.iter().zip(&program.layers) {
+            for (slot, id) in layer.inputs.iter().enumerate() {
+                if let Some(id) = id {
+                    read_as_float[*id] |= !(matches!(exec, Exec::ConvInt8 { .. }) && slot == 1);
+                }
+            }
+        }
         // All constants in one buffer (256-byte aligned slots).
         let mut offsets = vec![None; net.tensors.len()];
         let mut total = 0u64;
         for (i, t) in net.tensors.iter().enumerate() {
-            if let Some(v) = &t.value {
+            if let (Some(v), true) = (&t.value, read_as_float[i]) {
                 offsets[i] = Some(total);
                 total += (v.byte_len() as u64).div_ceil(256).max(1) * 256;
             }
@@ -104,7 +165,8 @@ impl CudaEngine {
         } else {
             None
         };
-        Ok(Arc::new(CudaEngine { gpu, body, info, program, module, weights, krsc, _weight_buffer: buffer }))
+        let (int8, int8_buffer) = upload_int8_filters(&gpu, &body, &program)?;
+        Ok(Arc::new(CudaEngine { gpu, body, info, program, module, weights, krsc, int8, _weight_buffer: buffer, _int8_buffer: int8_buffer }))
     }
 
     pub fn info(&self) -> &PlanInfo {
@@ -192,6 +254,8 @@ pub struct CudaContext {
     handles: Handles,
     arena: DeviceBuffer,
     workspace: Option<DeviceBuffer>,
+    /// INT8 convolutions' float32 accumulator.
+    accumulator: Option<DeviceBuffer>,
     /// Per network input: its device buffer.
     inputs: Vec<Option<DeviceBuffer>>,
     /// Device word set by gather kernels on an out-of-range index.
@@ -342,6 +406,7 @@ impl CudaContext {
             handles,
             arena,
             workspace: None,
+            accumulator: None,
             inputs: (0..n_inputs).map(|_| None).collect(),
             err_flag,
             conv: HashMap::new(),
@@ -692,6 +757,22 @@ impl CudaContext {
             Exec::Native => self.native(i, shapes),
             Exec::Conv { algo, epilogue } => self.convolution(i, *algo, epilogue.as_deref(), shapes),
             Exec::Gemm { heuristic, fused, epilogue } => self.matmul(i, *heuristic, *fused, epilogue.as_deref(), shapes),
+            Exec::FakeQuant { kernel, x } => {
+                let y = shapes[0].1.clone();
+                let ins = [(self.dev(*x)?, self.shape_of(*x), self.nhwc(*x))];
+                let out = self.alloc_outputs(i, shapes)?[0];
+                let out_nhwc = self.nhwc(layer.outputs[0]);
+                self.pointwise(kernel, &ins, out, &y, out_nhwc)?;
+                Ok(Ran::Yes)
+            }
+            Exec::ConvInt8 { q, algo, lo, hi, .. } => self.convolution_int8(i, *q, *algo, (*lo, *hi), shapes),
+            Exec::Skip => {
+                // Its readers read its int8 input; only the shape is kept (for their shape inference).
+                for (&o, (d, s)) in layer.outputs.iter().zip(shapes) {
+                    self.vals[o] = Val { shape: s.clone(), dtype: Some(*d), dev: None, host: None };
+                }
+                Ok(Ran::Yes)
+            }
             Exec::Host => Ok(Ran::Host("no GPU kernel")),
         }
     }
@@ -1178,6 +1259,53 @@ impl CudaContext {
             self.pointwise(name, &ins, out, &y, layouts.y_nhwc)?;
         }
         Ok(Ran::Yes)
+    }
+
+    /// An INT8 convolution (`int8.rs`): cuDNN convolves the int8 input `q` with the INT8 filter into
+    /// int32 sums (delivered as float32 in the accumulator buffer); the epilogue scales each output
+    /// channel by x_scale · s_w[k], adds the bias and clamps (the fused activation).
+    fn convolution_int8(&mut self, i: usize, q: usize, algo: i32, (lo, hi): (f32, f32), shapes: &[(DType, Vec<usize>)]) -> Result<Ran> {
+        let engine = self.engine.clone();
+        let layer = &engine.body.network.layers[i];
+        let (Some(w_id), Some(iw)) = (layer.inputs.get(1).copied().flatten(), engine.int8[i]) else {
+            kiln_bail!(Internal, "INT8 convolution without its INT8 filter");
+        };
+        let (xs, ws, y) = (self.shape_of(q), self.shape_of(w_id), shapes[0].1.clone());
+        let dtype = shapes[0].0;
+        let geo = conv::geometry(&layer.kind, &xs, &ws, &y).ok_or_else(|| kiln_err!(Internal, "INT8 convolution geometry at input {xs:?}"))?;
+        if self.conv.get(&i).is_none_or(|s| s.key != xs) {
+            let descs = conv::describe_int8(&geo, &xs, &ws, &y)?;
+            let a = conv::algo_from(algo).unwrap_or(dnn::cudnnConvolutionFwdAlgo_t::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM);
+            let workspace = conv::workspace_size(self.handles.dnn, &descs, a)?;
+            self.conv.insert(i, ConvState { key: xs.clone(), descs, algo: a, workspace });
+        }
+        let ws_ptr = self.ensure_workspace(self.conv[&i].workspace)?;
+        let ws_bytes = self.workspace.as_ref().map(|w| w.bytes).unwrap_or(0);
+        let acc = self.ensure_accumulator(numel(&y) * 4)?;
+        let x = self.dev(q)?;
+        let bias = match layer.inputs.get(2).copied().flatten() {
+            Some(b) => self.dev(b)?,
+            None => 0,
+        };
+        let out = self.alloc_outputs(i, shapes)?[0];
+        conv::forward(self.handles.dnn, &self.conv[&i], x, iw.filter, acc, ws_ptr, ws_bytes)?;
+        let n4 = numel(&y) / 4;
+        let mut a = crate::kernels::ConvEpilogueArgs { acc, alpha: iw.alpha, bias, y: out, n4: n4 as i64, k4: (ws[0] / 4) as i64, lo, hi };
+        let f = self.f(if dtype == DType::Float16 { "conv_epilogue_f32_f16" } else { "conv_epilogue_f32_f32" })?;
+        gpu::launch(f, &self.stream, n4 as u64, BLOCK, &mut a)?;
+        Ok(Ran::Yes)
+    }
+
+    /// The float32 buffer INT8 convolutions accumulate into (grown outside graph capture only).
+    fn ensure_accumulator(&mut self, bytes: usize) -> Result<u64> {
+        if self.accumulator.as_ref().is_none_or(|w| w.bytes < bytes) {
+            if self.capturing {
+                kiln_bail!(Internal, "the INT8 accumulator would grow during CUDA graph capture");
+            }
+            self.stream.sync()?;
+            self.accumulator = Some(DeviceBuffer::alloc(&self.engine.gpu, bytes, "the INT8 convolution accumulator")?);
+        }
+        Ok(self.accumulator.as_ref().unwrap().ptr)
     }
 
     /// A 1×1, stride-1, unpadded convolution over channel-last tensors is a GEMM: Y[NHW, K] =

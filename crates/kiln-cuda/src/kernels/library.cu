@@ -3,6 +3,46 @@
 // src/kernels/mod.rs. Elementwise work is generated per layer instead (src/codegen.rs).
 
 // ---------------------------------------------------------------------------------------------
+// Convolution epilogue over channel-last output: y[i] = clamp(acc[i] * alpha[c] + bias[c], lo, hi)
+// with c = i % k. INT8 convolutions accumulate in int32 and cuDNN hands back float32 `acc`;
+// alpha[c] = s_x * s_w[c] (per-tensor activation scale times per-channel weight scale) restores
+// real units. alpha and bias are optional (null); acc may be y itself (in place). k % 4 == 0, so
+// four channels go per thread with vector loads.
+struct ConvEpilogueArgs {
+  const void* acc;
+  const float* alpha;
+  const void* bias;
+  void* y;
+  i64 n4;  // elements / 4
+  i64 k4;  // channels / 4
+  float lo;
+  float hi;
+};
+
+template <typename TA, typename TY>
+__device__ void conv_epilogue(const ConvEpilogueArgs& a) {
+  const TA* acc = (const TA*)a.acc;
+  const TY* bias = (const TY*)a.bias;
+  TY* y = (TY*)a.y;
+  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < a.n4; i += (i64)gridDim.x * blockDim.x) {
+    i64 c = (i % a.k4) * 4;
+    float v[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) v[j] = ldf(acc, i * 4 + j);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      if (a.alpha) v[j] *= a.alpha[c + j];
+      if (bias) v[j] += ldf(bias, c + j);
+      v[j] = fminf(fmaxf(v[j], a.lo), a.hi);
+      stf(y, i * 4 + j, v[j]);
+    }
+  }
+}
+extern "C" __global__ void conv_epilogue_f32_f32(ConvEpilogueArgs a) { conv_epilogue<float, float>(a); }
+extern "C" __global__ void conv_epilogue_f32_f16(ConvEpilogueArgs a) { conv_epilogue<float, kiln_half>(a); }
+extern "C" __global__ void conv_epilogue_f16_f16(ConvEpilogueArgs a) { conv_epilogue<kiln_half, kiln_half>(a); }
+
+// ---------------------------------------------------------------------------------------------
 // Strided copy: out[view index] = in[in_off + sum(((c_k % mod_k) * in_st_k)], over a view of
 // rank <= 8. Covers transpose, slice, expand, tile, concat (into an offset block), split.
 struct CopyArgs {

@@ -6,6 +6,9 @@ pub const LIBRARY: &str = include_str!("library.cu");
 
 /// Every kernel of the static library, resolved when a plan loads.
 pub const LIBRARY_KERNELS: &[&str] = &[
+    "conv_epilogue_f32_f32",
+    "conv_epilogue_f32_f16",
+    "conv_epilogue_f16_f16",
     "strided_copy_b1",
     "strided_copy_b2",
     "strided_copy_b4",
@@ -88,6 +91,19 @@ pub struct CopyArgs {
     pub dst_st: [i64; MAX_RANK],
     pub src_off: i64,
     pub dst_off: i64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct ConvEpilogueArgs {
+    pub acc: u64,
+    pub alpha: u64,
+    pub bias: u64,
+    pub y: u64,
+    pub n4: i64,
+    pub k4: i64,
+    pub lo: f32,
+    pub hi: f32,
 }
 
 #[repr(C)]
