@@ -36,7 +36,8 @@ const SCRATCH_WORDS: usize = CALIB_HEADER + MAX_BINS;
 
 /// A context's calibration state: the statistics with the tensor id → entry map, and the device
 /// scratch buffer the scan kernels count into (allocated on the first `calibrate`, freed on drop).
-/// Between scans every scratch word is zero: each scan re-zeroes exactly the words it could touch.
+/// Between scans every scratch word is zero: each scan re-zeroes exactly the words it could touch, and
+/// every batch starts from a fully zeroed buffer.
 #[derive(Default)]
 pub(crate) struct Calibration {
     stats: CalibrationStats,
@@ -194,11 +195,12 @@ impl CudaContext {
         let f32 = self.engine.module.function("calib_scan_f32").map_err(missing)?;
         let f16 = self.engine.module.function("calib_scan_f16").map_err(missing)?;
         if self.calibration.scratch.is_none() {
-            let buf = DeviceBuffer::alloc(&self.engine.gpu, SCRATCH_WORDS * 8, "the calibration scratch buffer")?;
-            self.stream.memset(buf.ptr, SCRATCH_WORDS * 8)?;
-            self.calibration.scratch = Some(buf);
+            self.calibration.scratch = Some(DeviceBuffer::alloc(&self.engine.gpu, SCRATCH_WORDS * 8, "the calibration scratch buffer")?);
         }
         let scratch = self.calibration.scratch.as_ref().map(|b| b.ptr).ok_or_else(|| kiln_err!(Internal, "calibration scratch buffer missing"))?;
+        // Zeroed once per batch (2 MiB, microseconds): a batch that failed between a scan and its re-zeroing
+        // cannot leave counts behind for the next one.
+        self.stream.memset(scratch, SCRATCH_WORDS * 8)?;
         let max_blocks = (self.engine.gpu.info.sm_count.max(1) as u64) * BLOCKS_PER_SM;
         Ok(Scanner { f32, f16, scratch, max_blocks })
     }

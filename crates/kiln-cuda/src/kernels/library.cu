@@ -483,6 +483,9 @@ __device__ void calib_scan(const CalibScanArgs& a) {
   const T* src = (const T*)a.src;
   float m = 0.0f;
   unsigned long long finite = 0ull, non_finite = 0ull;
+  // Bin 0 (zeros: half of every ReLU output) is counted per thread: a shared atomic per zero would
+  // serialize whole warps on one address.
+  unsigned int bin0 = 0u;
   for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < a.n; i += (i64)gridDim.x * blockDim.x) {
     float v = fabsf(ldf(src, i));
     if ((__float_as_uint(v) & 0x7f800000u) == 0x7f800000u) {
@@ -494,7 +497,9 @@ __device__ void calib_scan(const CalibScanArgs& a) {
     if (binned) {
       double q = (double)v / a.width;
       i64 idx = q >= (double)(CALIB_MAX_BINS - 1) ? (i64)(CALIB_MAX_BINS - 1) : (i64)q;
-      if (idx < CALIB_NUM_BINS)
+      if (idx == 0)
+        ++bin0;
+      else if (idx < CALIB_NUM_BINS)
         atomicAdd(&bins[idx], 1u);
       else
         atomicAdd(&a.out[CALIB_HEADER + idx], 1ull);
@@ -507,6 +512,7 @@ __device__ void calib_scan(const CalibScanArgs& a) {
     non_finite += __shfl_xor_sync(0xffffffffu, non_finite, o);
   }
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (binned && bin0) atomicAdd(&bins[0], bin0);
   if (lane == 0) {
     sh_max[warp] = m;
     sh_count[0][warp] = finite;
