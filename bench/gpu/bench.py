@@ -11,7 +11,11 @@ For ResNet-50 and MobileNetV2 from torchvision (random weights, eval mode) it
   3. builds Kiln FP32 and FP16 plans with the bundled CLI (`node dist-gpu/kiln.mjs build … --backend cuda`, cold:
      no timing cache; one static-shape plan per batch, as trtexec builds per-shape engines), records the build
      time, checks the FP32 and FP16 plans' output against PyTorch FP32 on one batch (max abs diff), and measures
-     them with `kiln bench --useCudaGraph --noDataTransfers`.
+     them with `kiln bench --useCudaGraph --noDataTransfers`,
+  4. with --calibrate (opt-in, ResNet-50 only; issue 5, acceptance 5): writes 512 seeded 256x256 JPEGs and an ImageNet
+     preprocessing spec, and times `kiln calibrate … --algo entropy2 --batch 32 --backend cuda` end to end (process
+     wall clock: JPEG decoding, engine build, statistics on the GPU, cache writing); the cache is kept for an INT8 build
+     (`Results.calibration_caches[model]`).
 Latency = median of >= 100 timed iterations (CUDA events around each PyTorch iteration; Kiln's GPU compute time per
 iteration from `kiln bench --json`, falling back to its wall latency); throughput = batch * 1000 / median ms.
 Every phase is guarded: a failure is recorded in the table's notes and the rest still runs. Results are rewritten
@@ -54,11 +58,15 @@ class Results:
         self.rows: list[dict] = []
         self.notes: list[str] = []
         self.checks: list[dict] = []
+        # Kiln calibration timings (--calibrate), and the caches they wrote, by model, for an INT8 build phase.
+        self.calibrations: list[dict] = []
+        self.calibration_caches: dict[str, str] = {}
         for path in merge:
             with open(path) as f:
                 prev = json.load(f)
             self.rows += prev.get('rows', [])
             self.checks += prev.get('checks', [])
+            self.calibrations += prev.get('calibrations', [])
             self.notes += [f'(merged from {os.path.basename(path)}) {n}' for n in prev.get('notes', [])]
 
     def add(self, model: str, batch: int, engine: str, ms: float, **extra) -> None:
@@ -77,6 +85,10 @@ class Results:
 
     def check(self, **c) -> None:
         self.checks.append(c)
+        self.write()
+
+    def calibration(self, **c) -> None:
+        self.calibrations = [x for x in self.calibrations if x.get('model') != c.get('model')] + [c]
         self.write()
 
     def markdown(self) -> str:
@@ -118,6 +130,19 @@ class Results:
         build_rows = [r for r in self.rows if r['model'] == 'resnet50' and r['engine'] == 'Kiln FP16' and r.get('build_s') is not None]
         if build_rows:
             lines += ['', 'ResNet-50 FP16 build time (cold, no timing cache): ' + ', '.join(f'batch {r["batch"]}: {r["build_s"]:.1f} s' for r in sorted(build_rows, key=lambda r: r['batch']))]
+        if self.calibrations:
+            lines += ['', '## INT8 calibration on the GPU', '',
+                      'End to end = wall clock of the `kiln calibrate` process: JPEG decoding and preprocessing (sharp), the FP32 '
+                      'calibration engine build, statistics gathered on the GPU, entropy2 ranges and the TensorRT cache written. '
+                      'Target (issue 5, acceptance 5): at most 30 s.', '']
+            for c in self.calibrations:
+                if 'error' in c:
+                    lines.append(f'- Kiln calibration {c["model"]}, {c["images"]} images: error: {c["error"]}')
+                    continue
+                inner = f'; calibrationTimeMs of the CLI (engine build, batches, ranges) {c["statistics_s"]:.1f} s' if c.get('statistics_s') is not None else ''
+                lines.append(f'- Kiln calibration ({c.get("backend", "cuda").upper()}) {c["model"]}, {c["images"]} images: {c["seconds"]:.1f} s '
+                             f'({c["algo"]}, batch {c["batch"]}, {c.get("tensors", "?")} tensors{inner}; '
+                             f'{"within" if c["seconds"] <= 30 else "OVER"} the 30 s target)')
         if self.notes:
             lines += ['', '## Notes', ''] + [f'- {n}' for n in self.notes]
         return '\n'.join(lines) + '\n'
@@ -125,7 +150,7 @@ class Results:
     def write(self) -> None:
         os.makedirs(self.out, exist_ok=True)
         with open(os.path.join(self.out, 'benchmarks.json'), 'w') as f:
-            json.dump({'meta': self.meta, 'rows': self.rows, 'checks': self.checks, 'notes': self.notes}, f, indent=2)
+            json.dump({'meta': self.meta, 'rows': self.rows, 'checks': self.checks, 'calibrations': self.calibrations, 'notes': self.notes}, f, indent=2)
         with open(os.path.join(self.out, 'benchmarks.md'), 'w') as f:
             f.write(self.markdown())
 
@@ -331,6 +356,60 @@ def kiln_check(res: Results, args, name: str, plan: str, batch: int, label: str)
     log(f'check {name} {label}: max abs diff {diff:.3e}')
 
 
+CALIB_IMAGES = 512
+CALIB_BATCH = 32
+# torchvision's ImageNet evaluation transform: resize the shorter side to 256, centre crop 224, RGB in [0, 1],
+# normalized by the ImageNet mean/std, NCHW (packages/calibrate/src/dataset/images.ts, PreprocessSpec).
+CALIB_SPEC = {'resize': {'shorterSide': 256}, 'centerCrop': [224, 224], 'channelOrder': 'RGB', 'scale': 1 / 255,
+              'mean': [0.485, 0.456, 0.406], 'std': [0.229, 0.224, 0.225], 'layout': 'NCHW'}
+
+
+def write_calibration_images(folder: str, count: int, seed: int = 0) -> None:
+    """`count` seeded 256x256 RGB JPEGs: smooth random colour fields with noise (photo-like statistics, unlike
+    pure noise), named so their sorted order is the generation order."""
+    import numpy as np
+    from PIL import Image
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        path = os.path.join(folder, f'img_{i:04d}.jpg')
+        coarse = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
+        img = np.asarray(Image.fromarray(coarse, 'RGB').resize((256, 256), Image.BICUBIC), dtype=np.float32)
+        img += rng.normal(0.0, 12.0, size=img.shape)
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), 'RGB').save(path, quality=90)
+
+
+def kiln_calibrate(res: Results, args, name: str, onnx_path: str) -> str:
+    """Times `kiln calibrate` on CALIB_IMAGES generated images (wall clock of the CLI process); returns the cache path."""
+    data = os.path.join(args.workdir, f'calib_images_{CALIB_IMAGES}')
+    if len([f for f in os.listdir(data) if f.endswith('.jpg')] if os.path.isdir(data) else []) != CALIB_IMAGES:
+        shutil.rmtree(data, ignore_errors=True)
+        write_calibration_images(data, CALIB_IMAGES)
+    spec = os.path.join(args.workdir, 'calib_preprocess.json')
+    with open(spec, 'w') as f:
+        json.dump(CALIB_SPEC, f)
+    cache = os.path.join(args.workdir, f'{name}.cache')
+    if os.path.exists(cache):
+        os.remove(cache)
+    t0 = time.time()
+    try:
+        j = kiln(args, 'calibrate', onnx_path, '--data', data, '--preprocess', spec, '--algo', 'entropy2', '--batch', str(CALIB_BATCH),
+                 '--backend', args.kiln_backend, '-o', cache, '--trt-version', '10.8.0', '--json', timeout=args.calibrate_timeout)
+    except Exception as e:
+        res.calibration(model=name, images=CALIB_IMAGES, error=f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}')
+        raise
+    wall = time.time() - t0
+    if not os.path.exists(cache):
+        raise RuntimeError(f'kiln calibrate wrote no cache at {cache}')
+    stats_ms = j.get('calibrationTimeMs')
+    res.calibration(model=name, images=CALIB_IMAGES, batch=CALIB_BATCH, algo='entropy2', backend=args.kiln_backend, seconds=wall,
+                    statistics_s=stats_ms / 1000 if isinstance(stats_ms, (int, float)) else None, batches=j.get('batches'),
+                    tensors=j.get('tensors'), cache=cache)
+    res.calibration_caches[name] = cache
+    log(f'Kiln calibration ({args.kiln_backend}) {name}, {CALIB_IMAGES} images: {wall:.1f} s; cache {cache}')
+    return cache
+
+
 # ------------------------------------------------------------------------------------------------ main
 
 
@@ -383,6 +462,8 @@ def parse_args(argv):
     p.add_argument('--no-check', action='store_true', help='skip the Kiln vs PyTorch output check')
     p.add_argument('--merge', action='append', default=[], help='benchmarks.json of an earlier run to include (repeatable)')
     p.add_argument('--kiln-backend', default='cuda', help='cuda; cpu only to test this script on a machine without a GPU')
+    p.add_argument('--calibrate', action='store_true', help=f'also time `kiln calibrate` (entropy2) of resnet50 on {CALIB_IMAGES} generated images (off by default)')
+    p.add_argument('--calibrate-timeout', type=float, default=600)
     p.add_argument('--compile-worker', help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -434,6 +515,8 @@ def main(argv) -> int:
                     if batch == batches[0] and not args.no_check:
                         guard(res, f'Kiln check {name} {precision}', kiln_check, res, args, name, plan, batch, f'{precision.upper()} b{batch}')
                     guard(res, f'Kiln bench {name} b{batch} {precision}', kiln_bench, res, args, name, plan, batch, half, build_s)
+        if args.calibrate and name == 'resnet50':
+            guard(res, f'Kiln calibration {name}', kiln_calibrate, res, args, name, onnx_path)
         if 'compile' in engines:
             guard(res, f'torch.compile {name}', torch_compile, res, args, name, batches)
     res.write()

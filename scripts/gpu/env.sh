@@ -18,6 +18,12 @@ if [[ -f $_kiln_pack/corpus.tar.xz && ! -f /tmp/kiln-corpus/.unpacked ]]; then
   xz -dc "$_kiln_pack/corpus.tar.xz" | tar -C /tmp/kiln-corpus -xf - && touch /tmp/kiln-corpus/.unpacked
 fi
 [[ -d /tmp/kiln-corpus/node ]] && export KILN_ONNX_CORPUS=/tmp/kiln-corpus
+# sharp's addon and libvips for the CLI bundle's image datasets (stage.sh packs them): found through NODE_PATH.
+if [[ -f $_kiln_pack/sharp.tar.xz && ! -f /tmp/kiln-sharp/.unpacked ]]; then
+  rm -rf /tmp/kiln-sharp && mkdir -p /tmp/kiln-sharp/node_modules
+  xz -dc "$_kiln_pack/sharp.tar.xz" | tar -C /tmp/kiln-sharp/node_modules -xf - && touch /tmp/kiln-sharp/.unpacked
+fi
+[[ -d /tmp/kiln-sharp/node_modules/@img ]] && export NODE_PATH=/tmp/kiln-sharp/node_modules${NODE_PATH:+:$NODE_PATH}
 
 _kiln_libdirs=()
 while IFS= read -r _d; do
@@ -58,5 +64,5 @@ for _lib in libcuda.so.1 libcudnn.so libcublasLt.so libnvrtc.so; do
   _hit=$(for _d in "${_kiln_libdirs[@]}" /usr/lib/x86_64-linux-gnu /usr/lib64; do ls "$_d"/"$_lib"* 2>/dev/null; done | head -1)
   echo "env.sh: ${_lib%%.so*}: ${_hit:-NOT FOUND}"
 done
-echo "env.sh: KILN_BINDING=${KILN_BINDING:-unset} KILN_ONNX_CORPUS=${KILN_ONNX_CORPUS:-unset}"
+echo "env.sh: KILN_BINDING=${KILN_BINDING:-unset} KILN_ONNX_CORPUS=${KILN_ONNX_CORPUS:-unset} NODE_PATH=${NODE_PATH:-unset}"
 unset _kiln_root _kiln_pack _kiln_libdirs _d _lib _hit _pair

@@ -34,6 +34,16 @@ git rev-parse HEAD > "$pack/commit"
 sha256sum "$addon" | cut -d' ' -f1 > "$pack/addon.sha256"
 
 files=(dist-gpu/kiln.mjs packages/conformance/dist/gpu-suite.mjs "$pack/kiln.node.xz" "$pack/corpus.tar.xz" "$pack/commit" "$pack/addon.sha256")
+# sharp's native packages (image folders in `kiln calibrate`): the CLI bundle holds sharp's JS, which loads
+# @img/sharp-linux-x64 (addon) and @img/sharp-libvips-linux-x64 at run time; env.sh unpacks them onto NODE_PATH.
+# Taken out of pnpm's store with symlinks dereferenced (about 6 MB compressed).
+sharp_dir=$(ls -d node_modules/.pnpm/@img+sharp-linux-x64@*/node_modules 2>/dev/null | head -1)
+if [[ -n $sharp_dir && -d $sharp_dir/@img/sharp-libvips-linux-x64 ]]; then
+  tar -C "$sharp_dir" -chf - @img | xz -T0 -6 > "$pack/sharp.tar.xz"
+  files+=("$pack/sharp.tar.xz")
+else
+  echo "stage: sharp's linux-x64 packages are not installed (pnpm install): kiln calibrate cannot read image folders on the GPU machine" >&2
+fi
 # Drop this script's payloads of earlier stagings (only ours: the lead's staged files stay).
 rm -rf .device/files/.cache/gpu-stage .device/files/dist-gpu/kiln.mjs .device/files/packages/conformance/dist/gpu-suite.mjs
 bash "$device_stage" "${files[@]}"

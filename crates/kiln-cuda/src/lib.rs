@@ -16,6 +16,7 @@ pub mod nvrtc;
 pub mod program;
 pub mod runtime;
 pub mod build;
+pub mod calibrate;
 
 pub use build::CudaBuildBackend;
 pub use runtime::{BenchOptions, BenchResult, CudaContext, CudaEngine};

@@ -34,10 +34,10 @@ fn debug_sync() -> bool {
 
 pub struct CudaEngine {
     pub gpu: Arc<Gpu>,
-    body: PlanBody,
+    pub(crate) body: PlanBody,
     info: PlanInfo,
     program: Program,
-    module: Module,
+    pub(crate) module: Module,
     /// Device copies of the constants, by tensor id.
     weights: Vec<Option<u64>>,
     /// Per tensor: a filter uploaded channel-last (KRSC).
@@ -184,11 +184,11 @@ impl CudaEngine {
 
 /// One tensor's value during a run: on the device, on the host, or both.
 #[derive(Default)]
-struct Val {
-    shape: Vec<usize>,
-    dtype: Option<DType>,
-    dev: Option<u64>,
-    host: Option<Tensor>,
+pub(crate) struct Val {
+    pub(crate) shape: Vec<usize>,
+    pub(crate) dtype: Option<DType>,
+    pub(crate) dev: Option<u64>,
+    pub(crate) host: Option<Tensor>,
 }
 
 struct Handles {
@@ -249,8 +249,8 @@ pub struct BenchResult {
 }
 
 pub struct CudaContext {
-    engine: Arc<CudaEngine>,
-    stream: Stream,
+    pub(crate) engine: Arc<CudaEngine>,
+    pub(crate) stream: Stream,
     handles: Handles,
     arena: DeviceBuffer,
     workspace: Option<DeviceBuffer>,
@@ -263,12 +263,16 @@ pub struct CudaContext {
     conv: HashMap<usize, ConvState>,
     gemm: HashMap<usize, GemmState>,
     graph: Option<Graph>,
-    vals: Vec<Val>,
+    pub(crate) vals: Vec<Val>,
     temps: Vec<DeviceBuffer>,
     /// Set when a run did host work, downloads or temporary allocations (not capturable).
     host_work: Option<String>,
     capturing: bool,
     profile: Option<Vec<(Event, Event)>>,
+    /// INT8 calibration statistics and their scratch buffer (`crate::calibrate`).
+    pub(crate) calibration: crate::calibrate::Calibration,
+    /// Set while `calibrate` runs the layers: `execute_layers` scans each layer's outputs.
+    pub(crate) calibrating: Option<crate::calibrate::Scanner>,
 }
 
 // SAFETY: raw handles are owned by the context and used by one thread at a time (the binding wraps
@@ -417,6 +421,8 @@ impl CudaContext {
             host_work: None,
             capturing: false,
             profile: None,
+            calibration: Default::default(),
+            calibrating: None,
         })
     }
 
@@ -433,7 +439,7 @@ impl CudaContext {
         self.download_outputs()
     }
 
-    fn upload_inputs(&mut self, inputs: &[(String, Tensor)]) -> Result<()> {
+    pub(crate) fn upload_inputs(&mut self, inputs: &[(String, Tensor)]) -> Result<()> {
         let engine = self.engine.clone();
         let net = &engine.body.network;
         for (k, &id) in net.inputs.iter().enumerate() {
@@ -518,7 +524,7 @@ impl CudaContext {
     }
 
     /// After the layers: waits for the stream and checks the gather error flag.
-    fn finish_run(&mut self) -> Result<()> {
+    pub(crate) fn finish_run(&mut self) -> Result<()> {
         let mut flag = [0u8; 8];
         self.stream.dtoh(&mut flag, self.err_flag.ptr)?;
         self.stream.sync()?;
@@ -657,7 +663,7 @@ impl CudaContext {
         kiln_bail!(Internal, "layer '{}' has no concrete output shape at run time", layer.name)
     }
 
-    fn execute_layers(&mut self) -> Result<()> {
+    pub(crate) fn execute_layers(&mut self) -> Result<()> {
         let engine = self.engine.clone();
         let net = &engine.body.network;
         // Every non-input value is recomputed.
@@ -690,6 +696,10 @@ impl CudaContext {
             }
             if profiling {
                 self.profile.as_ref().unwrap()[i].1.record(&self.stream)?;
+            }
+            if self.calibrating.is_some() && !self.capturing {
+                // Calibration mode: scan the outputs now, before a later layer reuses their arena space.
+                self.observe_layer(i).map_err(|e| e.context(format!("calibrating {}", what())))?;
             }
             if debug_sync() && !self.capturing {
                 // KILN_CUDA_SYNC=1: wait after every layer so a faulting kernel is named.

@@ -100,5 +100,9 @@ fn every_generated_kernel_and_the_library_compile_for_sm_90() {
     let src = kiln_cuda::kernels::plan_source(&ks);
     let cubin = kiln_cuda::nvrtc::compile(&src, "sm_90").unwrap_or_else(|e| panic!("{}", e.message));
     assert!(cubin.starts_with(b"\x7fELF"), "NVRTC returned a cubin (ELF)");
+    // Every kernel a plan resolves at load (the calibration scans included) is in the cubin's symbol table.
+    for k in kiln_cuda::kernels::LIBRARY_KERNELS {
+        assert!(cubin.windows(k.len() + 1).any(|w| &w[..k.len()] == k.as_bytes() && w[k.len()] == 0), "library kernel {k} is missing from the cubin");
+    }
     eprintln!("compiled {} generated kernels + the library: {} bytes of cubin", ks.len(), cubin.len());
 }

@@ -1,5 +1,5 @@
 //! `NativeContext.calibrate` / `calibrateSync` / `calibrationStats` / `resetCalibration`: INT8 calibration
-//! statistics gathered by the CPU runtime, handed to JS as plain objects (counts as a Float64Array).
+//! statistics gathered by the CPU or CUDA runtime, handed to JS as plain objects (counts as a Float64Array).
 
 use crate::error::{call, guard, reject_error, Result};
 use crate::tensor::NativeTensor;
@@ -43,16 +43,16 @@ fn to_js(s: &TensorStats) -> NativeCalibrationStat {
 pub(crate) fn calibrate_locked(ctx: &Mutex<AnyContext>, inputs: &Named) -> kiln_core::Result<()> {
     // See `run_locked`: a poisoned lock only follows a caught panic; statistics are plain counters.
     let mut ctx = ctx.lock().unwrap_or_else(PoisonError::into_inner);
-    guard("calibrate", || ctx.cpu()?.calibrate(inputs))
+    guard("calibrate", || ctx.calibrate(inputs))
 }
 
 pub(crate) fn stats_locked(ctx: &Mutex<AnyContext>) -> kiln_core::Result<Vec<NativeCalibrationStat>> {
-    let mut ctx = ctx.lock().unwrap_or_else(PoisonError::into_inner);
-    Ok(ctx.cpu()?.calibration_stats().tensors.iter().map(to_js).collect())
+    let ctx = ctx.lock().unwrap_or_else(PoisonError::into_inner);
+    Ok(ctx.calibration_stats().tensors.iter().map(to_js).collect())
 }
 
 pub(crate) fn reset_locked(ctx: &Mutex<AnyContext>) -> kiln_core::Result<()> {
-    ctx.lock().unwrap_or_else(PoisonError::into_inner).cpu()?.reset_calibration();
+    ctx.lock().unwrap_or_else(PoisonError::into_inner).reset_calibration();
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 
 use crate::error::{call, guard, reject_error, Result};
 use crate::tensor::{from_native, to_native, NativeTensor};
+use kiln_core::calibration::CalibrationStats;
 use kiln_core::tensor::Tensor;
 use kiln_cpu::CpuContext;
 use kiln_cuda::{BenchOptions, BenchResult, CudaContext};
@@ -29,11 +30,25 @@ impl AnyContext {
         }
     }
 
-    /// The CPU context, for calibration (the CUDA runtime does not gather statistics yet).
-    pub fn cpu(&mut self) -> kiln_core::Result<&mut CpuContext> {
+    /// Runs one batch in calibration mode (statistics on the host for CPU, on the GPU for CUDA).
+    pub fn calibrate(&mut self, inputs: &Named) -> kiln_core::Result<()> {
         match self {
-            AnyContext::Cpu(c) => Ok(c),
-            AnyContext::Cuda(_) => Err(kiln_core::kiln_err!(Unsupported, "calibration statistics are gathered by the CPU backend; calibrate with --backend cpu")),
+            AnyContext::Cpu(c) => c.calibrate(inputs),
+            AnyContext::Cuda(c) => c.calibrate(inputs),
+        }
+    }
+
+    pub fn calibration_stats(&self) -> &CalibrationStats {
+        match self {
+            AnyContext::Cpu(c) => c.calibration_stats(),
+            AnyContext::Cuda(c) => c.calibration_stats(),
+        }
+    }
+
+    pub fn reset_calibration(&mut self) {
+        match self {
+            AnyContext::Cpu(c) => c.reset_calibration(),
+            AnyContext::Cuda(c) => c.reset_calibration(),
         }
     }
 

@@ -55,7 +55,8 @@ export async function collectStats(modelBytes: Uint8Array, dataset: Dataset, opt
   const baseDir = options.baseDir ?? process.cwd();
   const batches = options.batches ?? dataset;
   let done = 0;
-  const engine = await buildEngine(modelBytes, baseDir, { backend, calibration: true }, dataset.batchShapes);
+  // Statistics of FP32 values, as on the CPU: no TF32 rounding in the CUDA engine's convolutions and GEMMs.
+  const engine = await buildEngine(modelBytes, baseDir, { backend, calibration: true, ...(backend === 'cuda' ? { tf32: false } : {}) }, dataset.batchShapes);
   const ctx = engine.createContext({ numThreads: options.numThreads ?? 0 });
   ctx.resetCalibration();
   for await (const batch of batches) {

@@ -12,6 +12,9 @@
  *   test-models-fp32  test-models/* vs their onnxruntime outputs, TF32 off (rtol 1e-3 / atol 1e-4 on CUDA)
  *   test-models-fp16  the same with `fp16: true`, FP16 rule; also fails if fp16 changed no output at all
  *   errors            corrupt / foreign plans, wrong inputs, device out-of-memory, 1000 runs without a throw
+ *   calibration       INT8 calibration statistics gathered on the GPU equal the CPU backend's (small_cnn,
+ *                     residual_block, light squeezenet; 2 batches; FP32, TF32 off): same tensors in the same
+ *                     order, amax and bin width within rtol 1e-3, equal non-finite counts, <= 1% histogram mass moved
  * Without a usable CUDA backend every part reports "skipped: <reason>" and the exit code is 0. `--backend cpu`
  * runs the same parts on the CPU backend (to check the suite itself on a machine without a GPU).
  *
@@ -43,7 +46,7 @@ import { NODE_TOLERANCE } from './node-test.js';
 import { writeReports } from './report.js';
 import { reframePlan, splitPlan } from './plan-frame.js';
 
-export const PART_NAMES = ['node', 'light-fp32', 'light-fp16', 'test-models-fp32', 'test-models-fp16', 'errors'] as const;
+export const PART_NAMES = ['node', 'light-fp32', 'light-fp16', 'test-models-fp32', 'test-models-fp16', 'errors', 'calibration'] as const;
 export type PartName = (typeof PART_NAMES)[number];
 
 export const LIGHT_NETS = ['bvlc_alexnet', 'densenet121', 'inception_v1', 'inception_v2', 'resnet50', 'shufflenet', 'squeezenet', 'vgg19', 'zfnet512'];
@@ -513,6 +516,107 @@ export async function partErrors(o: ErrorsPartOptions = {}): Promise<PartResult>
   return t.result();
 }
 
+// ---------------------------------------------------------------------------------------------- calibration
+
+/** The light CNN of the corpus whose calibration statistics are compared (small, many layer types). */
+export const CALIBRATION_LIGHT_NET = 'squeezenet';
+/** Per-tensor agreement of GPU statistics with the CPU backend's. */
+export const CALIBRATION_TOLERANCE = { amaxRtol: 1e-3, binWidthRtol: 1e-3, maxMassMoved: 0.01 };
+
+/**
+ * Batch `k` of deterministic calibration inputs shaped like `feeds`: float32 inputs get a seeded waveform whose
+ * range grows with k (so the second batch grows the histogram), other inputs are passed through.
+ */
+export function calibrationBatch(feeds: Feeds, k: number): Feeds {
+  const out: Feeds = {};
+  for (const [name, t] of Object.entries(feeds)) {
+    if (t.type !== 'float32') { out[name] = t; continue; }
+    const n = t.dims.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = Math.sin(i * 0.7071 + 1.3 * k) * (1 + 0.5 * k) + 0.25 * Math.cos(i * 0.013);
+    out[name] = new Tensor('float32', data, [...t.dims]);
+  }
+  return out;
+}
+
+/** Statistics of `modelPath` after calibrating `batches` on `backend` (FP32, TF32 off, calibration mode). */
+export function calibrationStatsOf(modelPath: string, batches: Feeds[], backend: BackendName): core.CalibrationStat[] {
+  const model = parseOnnxSync(modelPath);
+  const plan = Builder.buildSync(model.network, { backend, calibration: true, ...FP32_STRICT } as BuilderConfig);
+  const ctx = Engine.loadSync(plan).createContext({ numThreads: 0 });
+  ctx.resetCalibration();
+  for (const b of batches) ctx.calibrateSync(b);
+  return ctx.calibrationStats();
+}
+
+/** null when `gpu` agrees with `cpu` (CALIBRATION_TOLERANCE), else the first difference. */
+export function compareCalibrationStats(cpu: core.CalibrationStat[], gpu: core.CalibrationStat[]): string | null {
+  const names = (s: core.CalibrationStat[]) => s.map((t) => t.name).join(', ');
+  if (cpu.length !== gpu.length || cpu.some((t, i) => t.name !== gpu[i].name)) {
+    return `tensors differ: cpu [${names(cpu)}], gpu [${names(gpu)}]`;
+  }
+  const close = (a: number, b: number, rtol: number) => Math.abs(a - b) <= rtol * Math.max(Math.abs(a), Math.abs(b));
+  for (let i = 0; i < cpu.length; i++) {
+    const [a, b] = [cpu[i], gpu[i]];
+    const where = `tensor '${a.name}' (${a.producer})`;
+    if (a.producer !== b.producer) return `${where}: producer ${a.producer} on cpu, ${b.producer} on gpu`;
+    if (!close(a.amax, b.amax, CALIBRATION_TOLERANCE.amaxRtol)) return `${where}: amax ${a.amax} on cpu, ${b.amax} on gpu`;
+    if (!close(a.binWidth, b.binWidth, CALIBRATION_TOLERANCE.binWidthRtol)) return `${where}: bin width ${a.binWidth} on cpu, ${b.binWidth} on gpu`;
+    if (a.nonFinite !== b.nonFinite) return `${where}: ${a.nonFinite} non-finite values on cpu, ${b.nonFinite} on gpu`;
+    let total = 0;
+    let totalB = 0;
+    let moved = 0;
+    for (let j = 0; j < Math.max(a.counts.length, b.counts.length); j++) {
+      const [x, y] = [a.counts[j] ?? 0, b.counts[j] ?? 0];
+      total += x;
+      totalB += y;
+      moved += Math.abs(x - y);
+    }
+    if (total !== totalB) return `${where}: ${total} values counted on cpu, ${totalB} on gpu`;
+    const frac = total > 0 ? moved / 2 / total : 0;
+    if (frac > CALIBRATION_TOLERANCE.maxMassMoved) return `${where}: ${(100 * frac).toFixed(2)}% of the histogram mass moved (> ${100 * CALIBRATION_TOLERANCE.maxMassMoved}%)`;
+  }
+  return null;
+}
+
+export interface CalibrationPartOptions extends PartOptions {
+  /** The ONNX corpus (for the light CNN); without it that case is skipped. */
+  corpus?: string;
+}
+
+export async function partCalibration(o: CalibrationPartOptions = {}): Promise<PartResult> {
+  const gated = gate('calibration', o);
+  if (gated) return gated;
+  const backend = o.backend ?? 'cuda';
+  const t = new Tally('calibration');
+  const { dir } = testModels();
+  const cases: Array<{ name: string; path: string; feeds: () => Feeds }> = [];
+  for (const name of ['small_cnn', 'residual_block']) {
+    cases.push({ name, path: join(dir, `${name}.onnx`), feeds: () => Object.fromEntries(readPbSeries(join(dir, name), 'input').map(({ name: n, tensor }) => [n, tensor])) });
+  }
+  if (o.corpus && listLightModels(o.corpus).includes(CALIBRATION_LIGHT_NET)) {
+    const paths = lightPaths(o.corpus, CALIBRATION_LIGHT_NET);
+    cases.push({ name: `light ${CALIBRATION_LIGHT_NET}`, path: paths.model, feeds: () => lightInputs(readBytes(paths.model)) });
+  } else {
+    t.skipCase(`light ${CALIBRATION_LIGHT_NET}`, o.corpus ? `light_${CALIBRATION_LIGHT_NET}.onnx missing from ${join(o.corpus, 'light')}` : 'no corpus');
+  }
+  for (const c of cases) {
+    const started = Date.now();
+    try {
+      const shapes = c.feeds();
+      const batches = [calibrationBatch(shapes, 0), calibrationBatch(shapes, 1)];
+      const want = calibrationStatsOf(c.path, batches, 'cpu');
+      const got = calibrationStatsOf(c.path, batches, backend);
+      t.check(c.name, want.length === 0 ? 'no statistics gathered on the CPU' : compareCalibrationStats(want, got));
+    } catch (e) {
+      t.check(c.name, errorLine(e));
+    }
+    o.log?.(`calibration: ${c.name} ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+  t.notes.push(`2 batches, tf32: false; amax / bin width rtol ${CALIBRATION_TOLERANCE.amaxRtol}, non-finite equal, histogram mass moved <= ${100 * CALIBRATION_TOLERANCE.maxMassMoved}%`);
+  return t.result();
+}
+
 // ---------------------------------------------------------------------------------------------- the suite
 
 export interface SuiteOptions {
@@ -543,7 +647,7 @@ export async function runSuite(o: SuiteOptions = {}): Promise<SuiteReport> {
   const gpu = detectGpu();
   const base: PartOptions = { backend, gpu, log: o.log };
   const want = new Set<PartName>(o.parts ?? PART_NAMES);
-  const needsCorpus = want.has('node') || want.has('light-fp32') || want.has('light-fp16');
+  const needsCorpus = want.has('node') || want.has('light-fp32') || want.has('light-fp16') || want.has('calibration');
   let corpus = o.corpus;
   let corpusProblem: string | null = null;
   const usable = backend !== 'cuda' || gpu.available;
@@ -572,6 +676,7 @@ export async function runSuite(o: SuiteOptions = {}): Promise<SuiteReport> {
   await run('test-models-fp32', () => partTestModels({ ...base, precision: 'fp32' }));
   await run('test-models-fp16', () => partTestModels({ ...base, precision: 'fp16' }));
   await run('errors', () => partErrors({ ...base, runs: o.runs, oom: o.oom }));
+  await run('calibration', () => partCalibration({ ...base, corpus }));
   return { date: new Date().toISOString(), backend, gpu, parts, ok: parts.every((p) => p.fail === 0) };
 }
 

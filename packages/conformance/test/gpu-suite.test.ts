@@ -14,7 +14,7 @@ import { repoRoot } from '../src/corpus.js';
 import { ensureCorpus } from '../src/corpus.js';
 import { compareFp16 } from '../src/fp16-compare.js';
 import { crc32, reframePlan, splitPlan } from '../src/plan-frame.js';
-import { detectGpu, formatSummary, partErrors, partLight, partNodeTests, partTestModels, runSuite } from '../src/gpu-suite.js';
+import { detectGpu, formatSummary, partCalibration, partErrors, partLight, partNodeTests, partTestModels, runSuite } from '../src/gpu-suite.js';
 import type { PartResult } from '../src/gpu-suite.js';
 
 const gpu = detectGpu();
@@ -47,10 +47,14 @@ describe('GPU suite on cuda', () => {
   it.skipIf(!gpu.available)(cudaTitle('corrupt/foreign plans, wrong inputs, device OOM, 1000 runs'), async () => {
     expectClean(await partErrors({ gpu }));
   }, 600_000);
+  it.skipIf(!gpu.available)(cudaTitle('calibration statistics on the GPU equal the CPU backend\'s'), async () => {
+    const r = await partCalibration({ corpus: await ensureCorpus(), gpu });
+    expectClean(r);
+  }, 600_000);
   it.skipIf(gpu.available)('without a usable cuda backend every part reports skipped with the reason', async () => {
     const r = await runSuite({ backend: 'cuda' });
     expect(r.parts.map((p) => [p.part, p.status])).toEqual(
-      ['node', 'light-fp32', 'light-fp16', 'test-models-fp32', 'test-models-fp16', 'errors'].map((p) => [p, 'skipped']),
+      ['node', 'light-fp32', 'light-fp16', 'test-models-fp32', 'test-models-fp16', 'errors', 'calibration'].map((p) => [p, 'skipped']),
     );
     expect(r.ok).toBe(true);
     for (const p of r.parts) expect(p.reason).toBe(gpu.reason);
@@ -96,6 +100,14 @@ describe('GPU suite machinery (CPU backend)', () => {
     expect(md).toContain('(CUDA backend)');
     expect(md).toContain('builds a CUDA plan with the feed shapes fixed (FP32, TF32 off)');
   });
+
+  it('the calibration part passes comparing the CPU backend with itself (light CNN left to cuda)', async () => {
+    const r = await partCalibration({ backend: 'cpu' });
+    expect(r.status).toBe('ran');
+    expect(r.failures).toEqual(['light squeezenet: skipped: no corpus']);
+    expect(r.fail).toBe(0);
+    expect(r.pass).toBe(2);
+  }, 60_000);
 
   it('the test-models part passes on the CPU backend in FP32', async () => {
     expectClean(await partTestModels({ backend: 'cpu', precision: 'fp32' }));

@@ -490,3 +490,90 @@ __device__ void lrn(const LrnArgs& a) {
 }
 extern "C" __global__ void lrn_f32(LrnArgs a) { lrn<float>(a); }
 extern "C" __global__ void lrn_f16(LrnArgs a) { lrn<kiln_half>(a); }
+
+// ---------------------------------------------------------------------------------------------
+// INT8 calibration scan of |x| (kiln_core::calibration::scan_f32 / scan_f16 on the device): max |x|
+// over finite values, the counts of finite and non-finite values, and, when width > 0, counts by
+// min(floor((double)|x| / width), CALIB_MAX_BINS - 1) — the same f64 division as the CPU, so both
+// backends bin every value identically. `out` is the context's scratch buffer of u64 words:
+// [0] max |x| as float bits (atomicMax on the bits orders non-negative floats), [1] finite,
+// [2] non-finite, [3 ..] the bins. The host zeroes the words it used after each scan.
+#define CALIB_NUM_BINS 2048
+#define CALIB_MAX_BINS (2048 * 128)
+#define CALIB_HEADER 3
+
+struct CalibScanArgs {
+  const void* src;
+  unsigned long long* out;
+  i64 n;
+  double width;
+};
+
+template <typename T>
+__device__ void calib_scan(const CalibScanArgs& a) {
+  // Bins below CALIB_NUM_BINS are privatized per block in shared memory (u32 is enough: a block
+  // sees at most n / gridDim.x elements); the rest (growth past the first range) go straight to global.
+  __shared__ unsigned int bins[CALIB_NUM_BINS];
+  __shared__ unsigned long long sh_count[2][32];
+  __shared__ float sh_max[32];
+  const bool binned = a.width > 0.0;
+  if (binned)
+    for (int b = threadIdx.x; b < CALIB_NUM_BINS; b += blockDim.x) bins[b] = 0u;
+  __syncthreads();
+  const T* src = (const T*)a.src;
+  float m = 0.0f;
+  unsigned long long finite = 0ull, non_finite = 0ull;
+  // Bin 0 (zeros: half of every ReLU output) is counted per thread: a shared atomic per zero would
+  // serialize whole warps on one address.
+  unsigned int bin0 = 0u;
+  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < a.n; i += (i64)gridDim.x * blockDim.x) {
+    float v = fabsf(ldf(src, i));
+    if ((__float_as_uint(v) & 0x7f800000u) == 0x7f800000u) {
+      ++non_finite;
+      continue;
+    }
+    ++finite;
+    m = fmaxf(m, v);
+    if (binned) {
+      double q = (double)v / a.width;
+      i64 idx = q >= (double)(CALIB_MAX_BINS - 1) ? (i64)(CALIB_MAX_BINS - 1) : (i64)q;
+      if (idx == 0)
+        ++bin0;
+      else if (idx < CALIB_NUM_BINS)
+        atomicAdd(&bins[idx], 1u);
+      else
+        atomicAdd(&a.out[CALIB_HEADER + idx], 1ull);
+    }
+  }
+  // Block reduction of max and the two counts (warp shuffles, then one value per warp).
+  for (int o = 16; o > 0; o >>= 1) {
+    m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    finite += __shfl_xor_sync(0xffffffffu, finite, o);
+    non_finite += __shfl_xor_sync(0xffffffffu, non_finite, o);
+  }
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (binned && bin0) atomicAdd(&bins[0], bin0);
+  if (lane == 0) {
+    sh_max[warp] = m;
+    sh_count[0][warp] = finite;
+    sh_count[1][warp] = non_finite;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float bm = 0.0f;
+    unsigned long long bf = 0ull, bn = 0ull;
+    for (int w = 0; w < (int)(blockDim.x + 31) / 32; ++w) {
+      bm = fmaxf(bm, sh_max[w]);
+      bf += sh_count[0][w];
+      bn += sh_count[1][w];
+    }
+    if (bm > 0.0f) atomicMax((unsigned int*)&a.out[0], __float_as_uint(bm));
+    if (bf) atomicAdd(&a.out[1], bf);
+    if (bn) atomicAdd(&a.out[2], bn);
+  }
+  if (binned)
+    for (int b = threadIdx.x; b < CALIB_NUM_BINS; b += blockDim.x)
+      if (bins[b]) atomicAdd(&a.out[CALIB_HEADER + b], (unsigned long long)bins[b]);
+}
+extern "C" __global__ void calib_scan_f32(CalibScanArgs a) { calib_scan<float>(a); }
+extern "C" __global__ void calib_scan_f16(CalibScanArgs a) { calib_scan<kiln_half>(a); }

@@ -31,6 +31,8 @@ pub const LIBRARY_KERNELS: &[&str] = &[
     "row_norm_f16",
     "lrn_f32",
     "lrn_f16",
+    "calib_scan_f32",
+    "calib_scan_f16",
 ];
 
 /// The static library's source (compiled once per process and architecture, see `library_cubin`).
@@ -206,6 +208,21 @@ pub struct LrnArgs {
     pub bias: f32,
 }
 
+/// Arguments of `calib_scan_f32/f16` (INT8 calibration statistics, see `crate::calibrate`).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct CalibScanArgs {
+    pub src: u64,
+    /// The scratch buffer: `CALIB_HEADER` words (max bits, finite, non-finite), then the bins.
+    pub out: u64,
+    pub n: i64,
+    /// Bin width; 0 scans without bins.
+    pub width: f64,
+}
+
+/// Words before the bins in the calibration scratch buffer (library.cu's CALIB_HEADER).
+pub const CALIB_HEADER: usize = 3;
+
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct PwArgs {
@@ -241,5 +258,15 @@ mod tests {
         assert_eq!(std::mem::size_of::<GatherArgs>(), 8 * 3 + 8 + 8 * 4 + 8);
         assert_eq!(std::mem::size_of::<PoolArgs>(), 8 * 3 + 16 + 8 * 3 * 7 + 16);
         assert_eq!(std::mem::size_of::<PwArgs>(), 8 * 8 + 8 + 8 + 8 + 8 * 8 + 8 * 64);
+        assert_eq!(std::mem::size_of::<CalibScanArgs>(), 8 * 4);
+    }
+
+    /// The calibration scan's bin limits in library.cu are kiln_core's.
+    #[test]
+    fn calibration_constants_match_kiln_core() {
+        use kiln_core::calibration::{MAX_BINS, NUM_BINS};
+        assert!(LIBRARY.contains(&format!("#define CALIB_NUM_BINS {NUM_BINS}\n")));
+        assert!(LIBRARY.contains("#define CALIB_MAX_BINS (2048 * 128)\n") && MAX_BINS == 2048 * 128);
+        assert!(LIBRARY.contains(&format!("#define CALIB_HEADER {CALIB_HEADER}\n")));
     }
 }
