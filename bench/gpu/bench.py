@@ -14,8 +14,9 @@ For ResNet-50 and MobileNetV2 from torchvision (random weights, eval mode) it
      them with `kiln bench --useCudaGraph --noDataTransfers`,
   4. with --calibrate (opt-in, ResNet-50 only; issue 5, acceptance 5): writes 512 seeded 256x256 JPEGs and an ImageNet
      preprocessing spec, and times `kiln calibrate … --algo entropy2 --batch 32 --backend cuda` end to end (process
-     wall clock: JPEG decoding, engine build, statistics on the GPU, cache writing); the cache is kept for an INT8 build
-     (`Results.calibration_caches[model]`).
+     wall clock: JPEG decoding, engine build, statistics on the GPU, cache writing) before the Kiln builds; with
+     `--precisions …,int8` the INT8 plans are built from that cache (`--int8 --fp16 --calib`) and measured like the
+     others, so INT8 and FP16 throughput come from the same run.
 Latency = median of >= 100 timed iterations (CUDA events around each PyTorch iteration; Kiln's GPU compute time per
 iteration from `kiln bench --json`, falling back to its wall latency); throughput = batch * 1000 / median ms.
 Every phase is guarded: a failure is recorded in the table's notes and the rest still runs. Results are rewritten
@@ -106,7 +107,8 @@ class Results:
             '- PyTorch: CUDA events around each iteration, inputs already on the GPU, `torch.inference_mode()`, '
             '`cudnn.benchmark = True`, PyTorch defaults otherwise (cuDNN TF32 on for FP32 convolutions).',
             '- Kiln: `kiln bench --backend cuda --useCudaGraph --noDataTransfers`, GPU compute time per iteration; '
-            'FP32 plans with TF32 on (the default), FP16 plans with `--fp16`; one static-shape plan per batch, built cold '
+            'FP32 plans with TF32 on (the default), FP16 plans with `--fp16`, INT8 plans with `--int8 --fp16 --calib <the GPU '
+            'calibration cache>`; one static-shape plan per batch, built cold '
             '(`--noTimingCache`).',
             '- "vs eager FP16": speed relative to PyTorch eager FP16 at the same batch (> 1 = faster).',
             '',
@@ -127,6 +129,11 @@ class Results:
                     lines.append(f'| {c["model"]} | {c["batch"]} | {c["plan"]} | error: {c["error"]} | | |')
                 else:
                     lines.append(f'| {c["model"]} | {c["batch"]} | {c["plan"]} | {c["max_abs_diff"]:.3e} | {c["ref_max_abs"]:.3e} | {"yes" if c["top1_agree"] else "no"} |')
+        for r in self.rows:
+            fp16 = next((b for b in self.rows if b['model'] == r['model'] and b['batch'] == r['batch'] and b['engine'] == 'Kiln FP16'), None)
+            if r['engine'] == 'Kiln INT8' and fp16:
+                lines += ['', f'Kiln INT8 (`--int8 --fp16`, calibrated on the GPU) vs Kiln FP16, {r["model"]} batch {r["batch"]}, same run: '
+                          f'{r["img_per_s"]:.0f} vs {fp16["img_per_s"]:.0f} img/s ({fp16["ms"] / r["ms"]:.2f}x).']
         build_rows = [r for r in self.rows if r['model'] == 'resnet50' and r['engine'] == 'Kiln FP16' and r.get('build_s') is not None]
         if build_rows:
             lines += ['', 'ResNet-50 FP16 build time (cold, no timing cache): ' + ', '.join(f'batch {r["batch"]}: {r["build_s"]:.1f} s' for r in sorted(build_rows, key=lambda r: r['batch']))]
@@ -155,7 +162,11 @@ class Results:
             f.write(self.markdown())
 
 
-ENGINE_ORDER = ['PyTorch eager FP32', 'PyTorch eager FP16', 'PyTorch FP16 CUDA graph', 'torch.compile max-autotune FP16', 'Kiln FP32', 'Kiln FP16']
+ENGINE_ORDER = ['PyTorch eager FP32', 'PyTorch eager FP16', 'PyTorch FP16 CUDA graph', 'torch.compile max-autotune FP16', 'Kiln FP32', 'Kiln FP16', 'Kiln INT8']
+
+# Kiln plan precision → (engine label, build flags besides --calib). INT8 plans are built the way trtexec users
+# build them, `--int8 --fp16`: layers that do not run in INT8 (or where INT8 is slower) fall back to FP16.
+KILN_PRECISIONS = {'fp32': ('Kiln FP32', []), 'fp16': ('Kiln FP16', ['--fp16']), 'int8': ('Kiln INT8', ['--int8', '--fp16'])}
 
 
 def guard(res: Results, what: str, fn, *args, **kwargs):
@@ -300,12 +311,16 @@ def kiln(args, *cli_args: str, timeout: float) -> dict:
     return value
 
 
-def kiln_build(res: Results, args, name: str, onnx_path: str, batch: int, half: bool) -> tuple[str, float] | None:
-    plan = os.path.join(args.workdir, f'{name}_b{batch}_{"fp16" if half else "fp32"}.plan')
+def kiln_build(res: Results, args, name: str, onnx_path: str, batch: int, precision: str) -> tuple[str, float] | None:
+    plan = os.path.join(args.workdir, f'{name}_b{batch}_{precision}.plan')
     shape = f'{INPUT}:{batch}x' + 'x'.join(map(str, IMAGE))
     flags = ['build', onnx_path, '--backend', args.kiln_backend, '--shapes', shape, '-o', plan, '--noTimingCache', '--json']
-    if half:
-        flags.append('--fp16')
+    flags += KILN_PRECISIONS[precision][1]
+    if precision == 'int8':
+        cache = res.calibration_caches.get(name)
+        if not cache:
+            raise RuntimeError('no calibration cache for the INT8 build (run with --calibrate)')
+        flags += ['--calib', cache]
     t0 = time.time()
     j = kiln(args, *flags, timeout=args.build_timeout)
     wall = time.time() - t0
@@ -314,7 +329,8 @@ def kiln_build(res: Results, args, name: str, onnx_path: str, batch: int, half: 
     return plan, build_s
 
 
-def kiln_bench(res: Results, args, name: str, plan: str, batch: int, half: bool, build_s: float | None) -> None:
+def kiln_bench(res: Results, args, name: str, plan: str, batch: int, precision: str, build_s: float | None) -> None:
+    engine = KILN_PRECISIONS[precision][0]
     iters = args.iters_b1 if batch == 1 else args.iters_big
     j = kiln(args, 'bench', plan, '--backend', args.kiln_backend, '--useCudaGraph', '--noDataTransfers', '--iterations', str(iters),
              '--duration', '1', '--warmUp', '500', '--json', timeout=args.bench_timeout)
@@ -324,8 +340,8 @@ def kiln_bench(res: Results, args, name: str, plan: str, batch: int, half: bool,
     if not ms:
         raise RuntimeError(f'kiln bench gave no timing: {json.dumps(j)[:300]}')
     if not j.get('cuda_graph'):
-        res.note(f'Kiln {name} b{batch} {"FP16" if half else "FP32"}: no CUDA graph ({j.get("cuda_graph_reason", "no reason given")}); timer {j.get("timer")}')
-    res.add(name, batch, f'Kiln {"FP16" if half else "FP32"}', ms, build_s=build_s, iterations=j.get('iterations'), timing=source,
+        res.note(f'{engine} {name} b{batch}: no CUDA graph ({j.get("cuda_graph_reason", "no reason given")}); timer {j.get("timer")}')
+    res.add(name, batch, engine, ms, build_s=build_s, iterations=j.get('iterations'), timing=source,
             wall_latency_ms=latency, cuda_graph=j.get('cuda_graph'))
 
 
@@ -453,7 +469,7 @@ def parse_args(argv):
     p.add_argument('--iters-b1', type=int, default=200, help='timed iterations at batch 1 (>= 100)')
     p.add_argument('--iters-big', type=int, default=100, help='timed iterations at the large batch')
     p.add_argument('--warmup', type=int, default=20)
-    p.add_argument('--precisions', default='fp32,fp16', help='Kiln plans to build')
+    p.add_argument('--precisions', default='fp32,fp16', help='Kiln plans to build: fp32, fp16, int8 (int8 needs --calibrate)')
     p.add_argument('--kiln-cli', default=os.path.join(ROOT, 'dist-gpu', 'kiln.mjs'))
     p.add_argument('--node', default=shutil.which('node') or 'node')
     p.add_argument('--workdir', default='/tmp/kiln-bench')
@@ -504,19 +520,25 @@ def main(argv) -> int:
                 guard(res, f'PyTorch eager FP16 {name} b{batch}', torch_eager, res, name, batch, True, iters, args.warmup)
             if 'graph' in engines:
                 guard(res, f'PyTorch CUDA graph {name} b{batch}', torch_graph, res, name, batch, iters, args.warmup)
+        # The calibration comes first: the INT8 plans are built from its cache.
+        if args.calibrate and name == 'resnet50':
+            guard(res, f'Kiln calibration {name}', kiln_calibrate, res, args, name, onnx_path)
         if 'kiln' in engines:
             for precision in [p for p in args.precisions.split(',') if p]:
-                half = precision == 'fp16'
+                if precision not in KILN_PRECISIONS:
+                    res.note(f'unknown precision {precision!r} (one of {", ".join(KILN_PRECISIONS)})')
+                    continue
+                if precision == 'int8' and name not in res.calibration_caches:
+                    res.note(f'Kiln INT8 {name}: not built (no calibration cache; INT8 plans need --calibrate, ResNet-50 only)')
+                    continue
                 for batch in batches:
-                    built = guard(res, f'Kiln build {name} b{batch} {precision}', kiln_build, res, args, name, onnx_path, batch, half)
+                    built = guard(res, f'Kiln build {name} b{batch} {precision}', kiln_build, res, args, name, onnx_path, batch, precision)
                     if not built:
                         continue
                     plan, build_s = built
                     if batch == batches[0] and not args.no_check:
                         guard(res, f'Kiln check {name} {precision}', kiln_check, res, args, name, plan, batch, f'{precision.upper()} b{batch}')
-                    guard(res, f'Kiln bench {name} b{batch} {precision}', kiln_bench, res, args, name, plan, batch, half, build_s)
-        if args.calibrate and name == 'resnet50':
-            guard(res, f'Kiln calibration {name}', kiln_calibrate, res, args, name, onnx_path)
+                    guard(res, f'Kiln bench {name} b{batch} {precision}', kiln_bench, res, args, name, plan, batch, precision, build_s)
         if 'compile' in engines:
             guard(res, f'torch.compile {name}', torch_compile, res, args, name, batches)
     res.write()
