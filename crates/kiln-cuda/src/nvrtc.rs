@@ -21,7 +21,7 @@ pub fn compile(source: &str, arch: &str) -> Result<Vec<u8>> {
     }
     let src = CString::new(source).map_err(|_| kiln_err!(Internal, "kernel source contains a NUL byte"))?;
     let name = CString::new("kiln.cu").unwrap();
-    let opts: Vec<CString> = [format!("--gpu-architecture={arch}"), "--std=c++17".into(), "-default-device".into(), "--fmad=true".into()]
+    let opts: Vec<CString> = [format!("--gpu-architecture={arch}"), "--std=c++17".into(), "-default-device".into(), "--fmad=true".into(), "--split-compile=0".into()]
         .into_iter()
         .map(|o| CString::new(o).unwrap())
         .collect();

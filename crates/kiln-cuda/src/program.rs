@@ -188,6 +188,7 @@ pub fn build_program(body: &PlanBody, arch: &str, tf32: bool, choose_int8: &mut 
     }
     let mut kernels: Vec<String> = crate::kernels::LIBRARY_KERNELS.iter().map(|s| s.to_string()).collect();
     kernels.extend(generated.iter().flat_map(|k| [k.name.clone(), format!("{}_i32", k.name)]));
+    kernels.extend(generated.iter().filter(|k| k.vectorized).map(|k| format!("{}_v", k.name)));
     Ok(Program { arch: arch.to_string(), cubins, tf32, layers, kernels, nhwc })
 }
 

@@ -104,5 +104,12 @@ fn every_generated_kernel_and_the_library_compile_for_sm_90() {
     for k in kiln_cuda::kernels::LIBRARY_KERNELS {
         assert!(cubin.windows(k.len() + 1).any(|w| &w[..k.len()] == k.as_bytes() && w[k.len()] == 0), "library kernel {k} is missing from the cubin");
     }
-    eprintln!("compiled {} generated kernels + the library: {} bytes of cubin", ks.len(), cubin.len());
+    // Every pointwise kernel but the casts has its 8-wide vector variant too.
+    let has = |name: &str| cubin.windows(name.len() + 1).any(|w| &w[..name.len()] == name.as_bytes() && w[name.len()] == 0);
+    let vectorized: Vec<&str> = ks.iter().filter(|k| k.vectorized).map(|k| k.name.as_str()).collect();
+    assert!(vectorized.len() + 8 >= ks.len(), "only {} of {} kernels are vectorized", vectorized.len(), ks.len());
+    for name in &vectorized {
+        assert!(has(&format!("{name}_v")), "vector kernel {name}_v is missing from the cubin");
+    }
+    eprintln!("compiled {} generated kernels ({} with vector variants) + the library: {} bytes of cubin", ks.len(), vectorized.len(), cubin.len());
 }
