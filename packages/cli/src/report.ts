@@ -60,7 +60,9 @@ export function formatPlanInfo(info: PlanInfo, source: string): string[] {
   const width = String(info.layers.length).length;
   info.layers.forEach((l, i) => {
     const fused = l.fusedFrom && l.fusedFrom.length > 1 ? `  fused: ${l.fusedFrom.join(' + ')}` : '';
-    lines.push(`  [${String(i).padStart(width)}] ${l.name} (${l.type})${fused}`);
+    // The kernel the builder chose (and its timed median), as trtexec's --dumpLayerInfo shows it.
+    const tactic = l.tactic ? `  tactic: ${l.tactic}${l.tacticTimeMs !== undefined ? ` (${l.tacticTimeMs.toFixed(4)} ms)` : ''}` : '';
+    lines.push(`  [${String(i).padStart(width)}] ${l.name} (${l.type})${fused}${tactic}`);
     lines.push(`  ${' '.repeat(width + 2)}  ${l.inputs.join(', ') || '-'} -> ${l.outputs.join(', ') || '-'}`);
   });
   const fusedCount = info.layers.filter((l) => l.fusedFrom && l.fusedFrom.length > 1).length;
