@@ -235,6 +235,34 @@ impl CalibrationStats {
     }
 }
 
+/// A calibrating context's statistics, addressed by the network's tensor ids: entries are created on
+/// first sight, so they keep the order in which tensors were first observed (inputs, then layer
+/// outputs as executed). Shared by the CPU and CUDA runtimes.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkStats {
+    pub stats: CalibrationStats,
+    index: Vec<Option<usize>>,
+}
+
+impl NetworkStats {
+    /// The statistics of tensor `id` of `net` (produced by a layer of type `producer`).
+    pub fn entry(&mut self, net: &crate::network::Network, id: usize, producer: &str) -> &mut TensorStats {
+        if self.index.len() < net.tensors.len() {
+            self.index.resize(net.tensors.len(), None);
+        }
+        let k = match self.index[id] {
+            Some(k) => k,
+            None => {
+                let t = &net.tensors[id];
+                self.stats.tensors.push(TensorStats::new(&t.name, t.dtype, producer));
+                self.index[id] = Some(self.stats.tensors.len() - 1);
+                self.stats.tensors.len() - 1
+            }
+        };
+        &mut self.stats.tensors[k]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use crate::calibrate;
 use crate::device;
 use crate::kernels;
 use kiln_core::builder::BuildBackend;
-use kiln_core::calibration::{CalibrationStats, TensorStats};
+use kiln_core::calibration::{CalibrationStats, NetworkStats};
 use kiln_core::error::Result;
 use kiln_core::infer::infer_concrete;
 use kiln_core::layer::LayerKind;
@@ -105,7 +105,7 @@ impl CpuEngine {
             .thread_name(|i| format!("kiln-cpu-{i}"))
             .build()
             .map_err(|e| kiln_err!(Internal, "cannot start {num_threads} CPU threads: {e}"))?;
-        Ok(CpuContext { engine: self.clone(), pool, slots: vec![None; self.num_slots], calibration: Calibration::default(), layer_ms: None })
+        Ok(CpuContext { engine: self.clone(), pool, slots: vec![None; self.num_slots], calibration: NetworkStats::default(), layer_ms: None })
     }
 }
 
@@ -140,35 +140,9 @@ pub struct CpuContext {
     engine: Arc<CpuEngine>,
     pool: rayon::ThreadPool,
     slots: Vec<Option<TensorData>>,
-    calibration: Calibration,
+    calibration: NetworkStats,
     /// Per layer: milliseconds summed over the runs since profiling was switched on.
     layer_ms: Option<Vec<f64>>,
-}
-
-/// Calibration statistics accumulated by `calibrate`, with the tensor id → entry map.
-#[derive(Default)]
-struct Calibration {
-    stats: CalibrationStats,
-    index: Vec<Option<usize>>,
-}
-
-impl Calibration {
-    /// The statistics entry of tensor `id` (created on first sight).
-    fn entry(&mut self, net: &Network, id: usize, producer: &str) -> &mut TensorStats {
-        if self.index.len() < net.tensors.len() {
-            self.index.resize(net.tensors.len(), None);
-        }
-        let k = match self.index[id] {
-            Some(k) => k,
-            None => {
-                let t = &net.tensors[id];
-                self.stats.tensors.push(TensorStats::new(&t.name, t.dtype, producer));
-                self.index[id] = Some(self.stats.tensors.len() - 1);
-                self.stats.tensors.len() - 1
-            }
-        };
-        &mut self.stats.tensors[k]
-    }
 }
 
 impl CpuContext {
@@ -195,7 +169,7 @@ impl CpuContext {
     }
 
     pub fn reset_calibration(&mut self) {
-        self.calibration = Calibration::default();
+        self.calibration = NetworkStats::default();
     }
 
     /// Starts (zeroed) or stops per-layer timing of `run`.

@@ -17,10 +17,9 @@ use crate::gpu::{self, DeviceBuffer, Stream};
 use crate::kernels::{CalibScanArgs, CALIB_HEADER};
 use crate::runtime::CudaContext;
 use cudarc::driver::sys as cu;
-use kiln_core::calibration::{CalibrationStats, HistogramBatch, TensorStats, MAX_BINS, NUM_BINS};
+use kiln_core::calibration::{CalibrationStats, HistogramBatch, NetworkStats, TensorStats, MAX_BINS, NUM_BINS};
 use kiln_core::dtype::DType;
 use kiln_core::error::{KilnError, Result};
-use kiln_core::network::Network;
 use kiln_core::plan::check_inputs;
 use kiln_core::tensor::Tensor;
 use kiln_core::{kiln_bail, kiln_err};
@@ -40,28 +39,8 @@ const SCRATCH_WORDS: usize = CALIB_HEADER + MAX_BINS;
 /// every batch starts from a fully zeroed buffer.
 #[derive(Default)]
 pub(crate) struct Calibration {
-    stats: CalibrationStats,
-    index: Vec<Option<usize>>,
+    stats: NetworkStats,
     scratch: Option<DeviceBuffer>,
-}
-
-impl Calibration {
-    /// The index of tensor `id`'s statistics entry (created on first sight, so entries keep the order
-    /// in which tensors were first observed — inputs, then layer outputs as executed).
-    fn entry(&mut self, net: &Network, id: usize, producer: &str) -> usize {
-        if self.index.len() < net.tensors.len() {
-            self.index.resize(net.tensors.len(), None);
-        }
-        match self.index[id] {
-            Some(k) => k,
-            None => {
-                let t = &net.tensors[id];
-                self.stats.tensors.push(TensorStats::new(&t.name, t.dtype, producer));
-                self.index[id] = Some(self.stats.tensors.len() - 1);
-                self.stats.tensors.len() - 1
-            }
-        }
-    }
 }
 
 /// What a scan reads: a device buffer of `n` float32 or float16 values.
@@ -180,13 +159,12 @@ impl CudaContext {
 
     /// The statistics gathered by `calibrate` since the context was created or last reset.
     pub fn calibration_stats(&self) -> &CalibrationStats {
-        &self.calibration.stats
+        &self.calibration.stats.stats
     }
 
     /// Forgets the statistics (the scratch buffer stays allocated for the next `calibrate`).
     pub fn reset_calibration(&mut self) {
-        self.calibration.stats = CalibrationStats::default();
-        self.calibration.index.clear();
+        self.calibration.stats = NetworkStats::default();
     }
 
     /// The scan kernels and the scratch buffer (allocated and zeroed on first use).
@@ -224,8 +202,7 @@ impl CudaContext {
     /// Accumulates the current value of tensor `id` into its statistics, where it lives.
     fn observe_tensor(&mut self, scanner: &Scanner, id: usize, producer: &str) -> Result<()> {
         let engine = self.engine.clone();
-        let k = self.calibration.entry(&engine.body.network, id, producer);
-        let stats = &mut self.calibration.stats.tensors[k];
+        let stats = self.calibration.stats.entry(&engine.body.network, id, producer);
         let v = &self.vals[id];
         match (v.dev, v.dtype, &v.host) {
             (Some(ptr), Some(dtype), _) => {

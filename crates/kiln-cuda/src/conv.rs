@@ -128,6 +128,21 @@ impl Drop for ConvDescs {
     }
 }
 
+impl ConvDescs {
+    /// Four empty descriptors (destroyed on drop, also when a later call fails).
+    fn create() -> Result<ConvDescs> {
+        let mut d = ConvDescs { x: std::ptr::null_mut(), w: std::ptr::null_mut(), conv: std::ptr::null_mut(), y: std::ptr::null_mut() };
+        // SAFETY: out-pointers to the fields.
+        unsafe {
+            check_dnn(dnn::cudnnCreateTensorDescriptor(&mut d.x), "create tensor descriptor")?;
+            check_dnn(dnn::cudnnCreateFilterDescriptor(&mut d.w), "create filter descriptor")?;
+            check_dnn(dnn::cudnnCreateConvolutionDescriptor(&mut d.conv), "create convolution descriptor")?;
+            check_dnn(dnn::cudnnCreateTensorDescriptor(&mut d.y), "create tensor descriptor")?;
+        }
+        Ok(d)
+    }
+}
+
 /// What a convolution layer needs to run at one input shape.
 pub struct ConvState {
     pub key: Vec<usize>,
@@ -168,11 +183,7 @@ pub fn describe(geo: &Geometry, dtype: DType, x: &[usize], w: &[usize], y: &[usi
     }
     // SAFETY: descriptor calls with arrays of the stated lengths; failures are returned.
     unsafe {
-        let mut d = ConvDescs { x: std::ptr::null_mut(), w: std::ptr::null_mut(), conv: std::ptr::null_mut(), y: std::ptr::null_mut() };
-        check_dnn(dnn::cudnnCreateTensorDescriptor(&mut d.x), "create tensor descriptor")?;
-        check_dnn(dnn::cudnnCreateFilterDescriptor(&mut d.w), "create filter descriptor")?;
-        check_dnn(dnn::cudnnCreateConvolutionDescriptor(&mut d.conv), "create convolution descriptor")?;
-        check_dnn(dnn::cudnnCreateTensorDescriptor(&mut d.y), "create tensor descriptor")?;
+        let d = ConvDescs::create()?;
         let fmt = |nhwc: bool| if nhwc { dnn::cudnnTensorFormat_t::CUDNN_TENSOR_NHWC } else { dnn::cudnnTensorFormat_t::CUDNN_TENSOR_NCHW };
         if xd.len() == 4 {
             // The 4-D calls with an explicit format: cuDNN picks its channel-last kernels from the format,
@@ -222,11 +233,7 @@ pub fn describe_int8(geo: &Geometry, x: &[usize], w: &[usize], y: &[usize]) -> R
     let nhwc = dnn::cudnnTensorFormat_t::CUDNN_TENSOR_NHWC;
     // SAFETY: descriptor calls with arrays of the stated lengths; failures are returned.
     unsafe {
-        let mut d = ConvDescs { x: std::ptr::null_mut(), w: std::ptr::null_mut(), conv: std::ptr::null_mut(), y: std::ptr::null_mut() };
-        check_dnn(dnn::cudnnCreateTensorDescriptor(&mut d.x), "create tensor descriptor")?;
-        check_dnn(dnn::cudnnCreateFilterDescriptor(&mut d.w), "create filter descriptor")?;
-        check_dnn(dnn::cudnnCreateConvolutionDescriptor(&mut d.conv), "create convolution descriptor")?;
-        check_dnn(dnn::cudnnCreateTensorDescriptor(&mut d.y), "create tensor descriptor")?;
+        let d = ConvDescs::create()?;
         check_dnn(dnn::cudnnSetTensor4dDescriptor(d.x, nhwc, int8, i(x[0]), i(x[1]), i(x[2]), i(x[3])), "set INT8 input descriptor")?;
         check_dnn(dnn::cudnnSetFilter4dDescriptor(d.w, int8, nhwc, i(w[0]), i(w[1]), i(w[2]), i(w[3])), "set INT8 filter descriptor")?;
         check_dnn(dnn::cudnnSetTensor4dDescriptor(d.y, nhwc, float, i(y[0]), i(y[1]), i(y[2]), i(y[3])), "set INT8 output descriptor")?;
